@@ -1,0 +1,53 @@
+"""On-disk log-mel cache keyed by file content and front-end parameters.
+
+Keyed by content (not path or mtime) so a moved file hits the cache and an edited file
+misses it; keyed by the front-end config so changing mel parameters never reuses stale
+features. Stored as float16 .npy: half the disk, and log-mel dB values need no more.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .frontend import FrontendConfig, audio_to_mel
+
+__all__ = ["FeatureCache", "file_digest"]
+
+
+def file_digest(path: str | Path, block_size: int = 1 << 20) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as handle:
+        while block := handle.read(block_size):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class FeatureCache:
+    def __init__(self, root: str | Path, config: FrontendConfig):
+        self.config = config
+        params = json.dumps(config.to_dict(), sort_keys=True).encode()
+        self.params_key = hashlib.blake2b(params, digest_size=8).hexdigest()
+        self.root = Path(root) / self.params_key
+
+    def _path_for(self, digest: str) -> Path:
+        return self.root / digest[:2] / f"{digest}.npy"
+
+    def mel(self, audio_path: str | Path, digest: str | None = None) -> np.ndarray:
+        """Log-mel of a file, computed once and then read from disk."""
+        digest = digest or file_digest(audio_path)
+        cached = self._path_for(digest)
+        if cached.is_file():
+            try:
+                return np.load(cached).astype(np.float32)
+            except (ValueError, OSError):
+                cached.unlink(missing_ok=True)  # a torn write: recompute
+        mel = audio_to_mel(audio_path, self.config)
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        temporary = cached.with_suffix(f".{os.getpid()}.tmp.npy")
+        np.save(temporary, mel.astype(np.float16))
+        os.replace(temporary, cached)  # atomic: concurrent readers never see half a file
+        return mel

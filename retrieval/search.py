@@ -1,0 +1,129 @@
+"""Searcher: a query (text, audio example, track id, or a combination) → ranked hits.
+
+The vector store is any object with the `VectorStore` methods below; `index/` provides the
+Qdrant back ends. Retrieval depends only on this protocol, never on `index`.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from .model import MusicSearchModel, l2_normalize
+from .query import QueryError
+
+__all__ = ["VectorStore", "StoredHit", "Hit", "SearchResult", "Searcher", "FingerprintMismatch",
+           "TrackNotFound"]
+
+
+class FingerprintMismatch(RuntimeError):
+    """The index was built with a different model than the one querying it."""
+
+
+class TrackNotFound(KeyError):
+    def __str__(self) -> str:
+        return f"track not in the index: {self.args[0]}"
+
+
+@dataclass
+class StoredHit:
+    track_id: str
+    score: float
+    payload: dict
+
+
+class VectorStore(Protocol):
+    def search(self, vector: np.ndarray, k: int, using: str = "music",
+               exclude_track_ids: list[str] | None = None) -> list[StoredHit]: ...
+    def get_vector(self, track_id: str, using: str = "music") -> np.ndarray | None: ...
+    def model_fingerprint(self) -> str | None: ...
+    def count(self) -> int: ...
+
+
+@dataclass
+class Hit:
+    track_id: str
+    score: float
+    title: str
+    artist: str
+    path: str
+    tags: list[str]
+    why: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class SearchResult:
+    query: dict
+    hits: list[Hit] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)   # e.g. words the model did not know
+
+    def to_dict(self) -> dict:
+        return {"query": self.query, "results": [h.to_dict() for h in self.hits],
+                "notes": self.notes}
+
+
+class Searcher:
+    def __init__(self, model: MusicSearchModel, store: VectorStore):
+        self.model = model
+        self.store = store
+        self.check_fingerprint()
+
+    def check_fingerprint(self) -> None:
+        indexed = self.store.model_fingerprint()
+        mine = getattr(self.model, "fingerprint", None)
+        if indexed is not None and mine is not None and indexed != mine:
+            raise FingerprintMismatch(
+                f"the index was built with model {indexed} but the loaded model is {mine}; "
+                "re-index with this model or load the model the index was built with")
+
+    def search(self, text: str | None = None, audio: str | Path | None = None,
+               track_id: str | None = None, k: int = 10) -> SearchResult:
+        """Rank indexed tracks against the normalised sum of every query part given."""
+        if k < 1:
+            raise QueryError("k must be at least 1")
+        parts, query, notes, terms = [], {}, [], []
+        if text is not None and (text.strip() or (audio is None and track_id is None)):
+            vector, parsed = self.model.encode_text(text)
+            parts.append(vector)
+            terms = parsed.terms
+            query.update(text=text, terms=parsed.terms)
+            if parsed.unknown:
+                notes.append(f"ignored unknown words: {', '.join(parsed.unknown)}")
+        if audio is not None:
+            parts.append(self.model.encode_audio(audio))
+            query["audio"] = str(audio)
+        if track_id is not None:
+            vector = self.store.get_vector(track_id)
+            if vector is None:
+                raise TrackNotFound(track_id)
+            parts.append(l2_normalize(np.asarray(vector, dtype=np.float32)))
+            query["track_id"] = track_id
+        if not parts:
+            raise QueryError("empty query: give text, an audio file or a track id")
+        combined = l2_normalize(np.sum(parts, axis=0)).astype(np.float32)
+        exclude = [track_id] if track_id is not None else None
+        stored = self.store.search(combined, k, exclude_track_ids=exclude)
+        hits = [self._hit(h, terms, query) for h in stored]
+        return SearchResult(query=query, hits=hits, notes=notes)
+
+    @staticmethod
+    def _hit(stored: StoredHit, terms: list[str], query: dict) -> Hit:
+        payload = stored.payload or {}
+        tags = list(payload.get("tags", []))
+        reasons = []
+        if terms:
+            shared = [t for t in tags if t in terms or any(w in terms for w in t.split())]
+            reasons.append(f"tags matching the query: {', '.join(shared)}" if shared
+                           else f"close to '{' '.join(terms)}' in the joint space")
+        if "audio" in query:
+            reasons.append(f"sounds like {Path(query['audio']).name}")
+        if "track_id" in query:
+            reasons.append(f"sounds like track {query['track_id']}")
+        return Hit(track_id=stored.track_id, score=round(float(stored.score), 4),
+                   title=payload.get("title", ""), artist=payload.get("artist", ""),
+                   path=payload.get("path", ""), tags=tags, why="; ".join(reasons))

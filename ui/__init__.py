@@ -1,0 +1,1 @@
+"""The `musicsearch` CLI and the Gradio app: thin layers over the Python API."""
