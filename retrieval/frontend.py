@@ -6,6 +6,7 @@ overlap and 128 mel bands up to 8 kHz; chunks of ~3.7 s (research/seed-001 §1.3
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -78,6 +79,14 @@ def to_mono_resampled(data: np.ndarray, source_rate: int, sample_rate: int) -> n
 
 @lru_cache(maxsize=4)
 def _mel_transform(config: FrontendConfig) -> torchaudio.transforms.MelSpectrogram:
+    # Won's 512-point FFT with 128 bands leaves a few of the lowest bands without an FFT
+    # bin; that is the published setting, so torchaudio's warning about it is silenced.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="At least one mel filterbank")
+        return _make_mel(config)
+
+
+def _make_mel(config: FrontendConfig) -> torchaudio.transforms.MelSpectrogram:
     return torchaudio.transforms.MelSpectrogram(
         sample_rate=config.sample_rate, n_fft=config.n_fft, hop_length=config.hop_length,
         n_mels=config.n_mels, f_min=config.f_min, f_max=config.f_max, power=2.0)

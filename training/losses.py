@@ -1,0 +1,25 @@
+"""Losses on embeddings (never on the model), plus a name registry.
+
+Triplet (Won, Eq. 5.1): L = [D(t_a, s_p) − D(t_a, s_n) + δ]_+ with D the cosine distance.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["cosine_distance", "triplet_loss", "LOSSES"]
+
+
+def cosine_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Row-wise cosine distance 1 − cos(a_i, b_i)."""
+    return 1.0 - F.cosine_similarity(a, b, dim=-1)
+
+
+def triplet_loss(anchor: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor,
+                 margin: float = 0.4) -> torch.Tensor:
+    """Mean cosine-distance triplet loss with a margin over a batch of triplets."""
+    return F.relu(cosine_distance(anchor, positive) - cosine_distance(anchor, negative)
+                  + margin).mean()
+
+
+LOSSES = {"triplet": triplet_loss}

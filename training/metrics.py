@@ -1,0 +1,50 @@
+"""Retrieval metrics over tags (Won's protocol): for each tag, rank all songs by cosine
+similarity to the tag embedding; macro-average over tags.
+
+The random-ranking baseline has expected AP ≈ P@k ≈ the tag's prevalence.
+"""
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+__all__ = ["tag_retrieval_metrics", "precision_at_k"]
+
+
+def precision_at_k(scores: np.ndarray, relevant: np.ndarray, k: int) -> float:
+    top = np.argsort(-scores, kind="stable")[:k]
+    return float(relevant[top].mean())
+
+
+def tag_retrieval_metrics(scores: np.ndarray, relevance: np.ndarray, tags: list[str],
+                          k: int = 10) -> dict:
+    """scores, relevance: (n_songs, n_tags). Tags with no positive (or no negative) song
+    are skipped, since AP and ROC-AUC are undefined for them.
+
+    Returns macro MAP, P@k, ROC-AUC, the prevalence baseline, and per-tag values.
+    """
+    per_tag = {}
+    for column, tag in enumerate(tags):
+        relevant = relevance[:, column].astype(bool)
+        if relevant.all() or not relevant.any():
+            continue
+        per_tag[tag] = {
+            "ap": float(average_precision_score(relevant, scores[:, column])),
+            f"p@{k}": precision_at_k(scores[:, column], relevant, k),
+            "roc_auc": float(roc_auc_score(relevant, scores[:, column])),
+            "prevalence": float(relevant.mean()),
+            "positives": int(relevant.sum()),
+        }
+    if not per_tag:
+        raise ValueError("no tag has both positive and negative songs in this split")
+    values = per_tag.values()
+    return {
+        "map": float(np.mean([v["ap"] for v in values])),
+        f"p@{k}": float(np.mean([v[f"p@{k}"] for v in values])),
+        "roc_auc": float(np.mean([v["roc_auc"] for v in values])),
+        "random_map": float(np.mean([v["prevalence"] for v in values])),
+        f"random_p@{k}": float(np.mean([v["prevalence"] for v in values])),
+        "n_tags": len(per_tag),
+        "n_songs": int(scores.shape[0]),
+        "per_tag": per_tag,
+    }

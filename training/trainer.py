@@ -1,0 +1,168 @@
+"""Tag-to-music training loop (Won's two-branch triplet network).
+
+Each step: the sampler picks anchor tags and positive songs; one random ~3.7 s chunk per
+song goes through the audio tower and each anchor tag's word vector through the word
+tower; negatives come from the batch (balanced samplers) or the whole set (random); the
+cosine triplet loss updates both towers. After each epoch the model is scored on the
+validation split (macro MAP) and the best epoch is saved as a bundle.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from retrieval.bundle import load_bundle, save_bundle
+from retrieval.model import ModelConfig, MusicSearchModel
+
+from .checkpoint import load_checkpoint, save_checkpoint
+from .config import TrainConfig
+from .data import load_catalog_splits, load_split, resolve_catalog, tag_vocabulary
+from .evaluation import evaluate_tags
+from .losses import LOSSES
+from .samplers import TagTrackIndex, make_sampler
+
+__all__ = ["train", "TrainResult"]
+
+
+@dataclass
+class TrainResult:
+    bundle: Path
+    fingerprint: str
+    best_epoch: int
+    valid_map: float
+    test_metrics: dict
+    elapsed_s: float
+
+
+def _random_crops(mels: list[np.ndarray], tracks: np.ndarray, frames: int,
+                  rng: np.random.Generator) -> torch.Tensor:
+    crops = []
+    for track in tracks:
+        mel = mels[track]
+        if mel.shape[1] < frames:
+            mel = np.tile(mel, (1, frames // mel.shape[1] + 1))
+        start = rng.integers(0, mel.shape[1] - frames + 1)
+        crops.append(mel[:, start:start + frames])
+    return torch.from_numpy(np.stack(crops).astype(np.float32))
+
+
+def _summary(metrics: dict) -> dict:
+    """Metrics without the per-tag tables, for logs and the bundle's config."""
+    return {group: {k: v for k, v in values.items() if k != "per_tag"}
+            for group, values in metrics.items()}
+
+
+def train(config: TrainConfig, out_dir: str | Path | None = None, resume: bool = False,
+          command: str = "", progress: bool = True, log=print) -> TrainResult:
+    started = time.perf_counter()
+    out = Path(out_dir or config.out)
+    rng = np.random.default_rng(config.optim.seed)
+    torch.manual_seed(config.optim.seed)
+    if config.optim.threads:
+        torch.set_num_threads(config.optim.threads)
+
+    catalog = resolve_catalog(config.data, progress=progress)
+    splits = load_catalog_splits(catalog)
+    if not splits["train"] or not splits["valid"]:
+        raise ValueError(f"{catalog}: needs tracks in both the train and valid splits")
+    model_config = ModelConfig(frontend=config.frontend, audio=config.audio, word=config.word,
+                               word_vectors=config.word_vectors, max_chunks=config.max_chunks)
+    model = MusicSearchModel(model_config)
+    tags = tag_vocabulary(splits["train"], config.data.min_tag_tracks,
+                          lambda t: model.phrase_vector(t) is not None)
+    if len(tags) < 2:
+        raise ValueError(f"{catalog}: fewer than two tags with ≥ {config.data.min_tag_tracks} "
+                         "training tracks; lower data.min_tag_tracks or add data")
+    model.config.tags = tags
+    tag_inputs = torch.from_numpy(np.stack([model.phrase_vector(t) for t in tags]))
+
+    train_data = load_split(splits["train"], config.frontend, config.data.cache_dir,
+                            "features (train)", progress)
+    valid_data = load_split(splits["valid"], config.frontend, config.data.cache_dir,
+                            "features (valid)", progress)
+    for path, reason in train_data.failed + valid_data.failed:
+        log(f"skipped unreadable {path}: {reason}")
+    index = TagTrackIndex.from_track_tags([r.tags for r in train_data.records], tags)
+    sampler = make_sampler(config.objective.sampler, index)
+    loss_fn = LOSSES[config.objective.loss]
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.optim.lr,
+                                 weight_decay=config.optim.weight_decay)
+    state = {"epoch": 0, "best_map": -1.0, "best_epoch": 0, "history": []}
+    checkpoint_dir = out / "checkpoint"
+    if resume and (checkpoint_dir / "state.json").is_file():
+        state = load_checkpoint(checkpoint_dir, model, optimizer)
+        rng = np.random.default_rng([config.optim.seed, state["epoch"]])
+        log(f"resumed from epoch {state['epoch']} (best valid MAP {state['best_map']:.4f})")
+    bundle_dir = out / "model"
+    frames = config.frontend.chunk_frames
+    batch = config.optim.batch_size
+
+    for epoch in range(state["epoch"] + 1, config.optim.epochs + 1):
+        model.train()
+        losses = []
+        bar = tqdm(range(config.optim.steps_per_epoch), desc=f"epoch {epoch}/{config.optim.epochs}",
+                   disable=not progress, unit="step")
+        for _ in bar:
+            anchor_tags, positives = sampler.sample_anchors(rng, batch)
+            song = F.normalize(model.audio_tower(_random_crops(train_data.mels, positives,
+                                                               frames, rng)), dim=-1)
+            tag = F.normalize(model.word_tower(tag_inputs[anchor_tags]), dim=-1)
+            if sampler.needs_external_negatives:
+                negative_tracks = sampler.sample_negatives(rng, anchor_tags)
+                keep = negative_tracks >= 0
+                negative = F.normalize(model.audio_tower(_random_crops(
+                    train_data.mels, negative_tracks[keep], frames, rng)), dim=-1)
+            else:
+                distances = 1.0 - (tag @ song.T).detach().numpy()
+                chosen = sampler.choose_negatives(rng, anchor_tags, positives, distances)
+                keep = chosen >= 0
+                negative = song[chosen[keep]]
+            loss = loss_fn(tag[keep], song[keep], negative, margin=config.objective.margin)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
+
+        model.eval()
+        valid = evaluate_tags(model, valid_data.records, valid_data.mels, include_unseen=False)
+        valid_map = valid["seen"]["map"] if "seen" in valid else 0.0
+        state["epoch"] = epoch
+        state["history"].append({"epoch": epoch, "loss": float(np.mean(losses)),
+                                 "valid_map": valid_map})
+        improved = valid_map > state["best_map"]
+        if improved:
+            state["best_map"], state["best_epoch"] = valid_map, epoch
+            save_bundle(model, bundle_dir, training={"command": command, "epoch": epoch})
+        log(f"epoch {epoch}: loss {np.mean(losses):.4f}, valid MAP {valid_map:.4f}"
+            + (" (best, saved)" if improved else ""))
+        save_checkpoint(checkpoint_dir, model, optimizer, state)
+        minutes = (time.perf_counter() - started) / 60
+        if config.optim.max_minutes and minutes > config.optim.max_minutes:
+            log(f"stopping after {minutes:.1f} min (optim.max_minutes={config.optim.max_minutes})")
+            break
+
+    best = load_bundle(bundle_dir)
+    test_metrics = {}
+    if splits.get("test"):
+        test_data = load_split(splits["test"], config.frontend, config.data.cache_dir,
+                               "features (test)", progress)
+        test_metrics = evaluate_tags(best, test_data.records, test_data.mels)
+    elapsed = time.perf_counter() - started
+    corpus_info = catalog.parent / "corpus.json"
+    training = {"command": command, "config": config.to_dict(), "catalog": str(catalog),
+                "corpus": json.loads(corpus_info.read_text()) if corpus_info.is_file() else None,
+                "best_epoch": state["best_epoch"], "history": state["history"],
+                "train_tracks": len(train_data.records), "elapsed_s": round(elapsed, 1)}
+    metrics = {"valid_map": state["best_map"], "test": _summary(test_metrics)}
+    fingerprint = save_bundle(best, bundle_dir, training=training, metrics=metrics)
+    (out / "test_metrics.json").write_text(json.dumps(test_metrics, indent=2))
+    return TrainResult(bundle_dir, fingerprint, state["best_epoch"], state["best_map"],
+                       test_metrics, elapsed)
