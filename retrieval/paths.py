@@ -19,5 +19,8 @@ def default_cache_dir() -> Path:
     return data_home() / "features"
 
 
-def default_corpus_dir() -> Path:
-    return data_home() / "demo-corpus"
+def default_corpus_dir(n_tracks: int, seed: int = 0) -> Path:
+    """One folder per corpus size and seed, so the small demo never overwrites the
+    1,600-track corpus that training and evaluation use."""
+    suffix = "" if seed == 0 else f"-seed{seed}"
+    return data_home() / f"demo-corpus-{n_tracks}{suffix}"

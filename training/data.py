@@ -24,7 +24,7 @@ def resolve_catalog(data: DataConfig, progress: bool = True) -> Path:
     if data.catalog:
         return Path(data.catalog)
     if data.corpus == "demo":
-        folder = default_corpus_dir()
+        folder = default_corpus_dir(data.corpus_tracks)
         if not (folder / "catalog.jsonl").is_file():
             from .corpus import build_corpus
             build_corpus(folder, n_tracks=data.corpus_tracks, progress=progress)

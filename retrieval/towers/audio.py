@@ -18,7 +18,7 @@ __all__ = ["AudioTowerConfig", "ShortChunkCNN"]
 @dataclass
 class AudioTowerConfig:
     n_mels: int = 128
-    channels: list[int] = field(default_factory=lambda: [32, 32, 64, 64, 128, 128, 256])
+    channels: list[int] = field(default_factory=lambda: [16, 16, 32, 32, 64, 64, 128])
     backbone_dim: int = 256
     joint_dim: int = 256
     dropout: float = 0.3

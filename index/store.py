@@ -1,0 +1,177 @@
+"""The vector-store interface shared by the Qdrant back ends, and `open_store`, the factory.
+
+`QdrantStore` satisfies `retrieval.search.VectorStore` (search, get_vector,
+model_fingerprint, count) and adds what ingestion and the UI need (create, upsert,
+existing_track_ids, iter_payloads). Back ends:
+
+- `EdgeStore` (index/edge_store.py): the embedded default, the Qdrant engine in process
+  (`qdrant-edge-py`); one shard folder per collection, no server.
+- `ClientStore` (index/server_store.py): `qdrant-client`, against a Qdrant server or cluster
+  by URL, or in the client's local mode (a folder or ":memory:").
+"""
+from __future__ import annotations
+
+import os
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from retrieval.paths import default_qdrant_path
+from retrieval.search import StoredHit
+
+from .points import IndexPoint
+
+__all__ = ["QdrantStore", "IndexNotFound", "StoreError", "StoreLocked", "open_store",
+           "MUSIC", "CHUNKS", "DEFAULT_COLLECTION"]
+
+MUSIC = "music"            # named vector: the song vector in the joint space (cosine)
+CHUNKS = "chunks"          # named multivector: per-chunk joint vectors (MaxSim)
+DEFAULT_COLLECTION = "music"
+_COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+class IndexNotFound(LookupError):
+    """The collection does not exist yet: nothing has been indexed into it."""
+
+    def __init__(self, collection: str, location: str):
+        super().__init__(collection, location)
+        self.collection = collection
+        self.location = location
+
+    def __str__(self) -> str:
+        return (f"no index '{self.collection}' at {self.location}: "
+                f"run `musicsearch index PATH --collection {self.collection}` first")
+
+
+class StoreError(RuntimeError):
+    """The store cannot be opened or used (bad location, incompatible collection, …)."""
+
+
+class StoreLocked(StoreError):
+    """Another process (or another open store in this one) holds the embedded index."""
+
+
+def check_collection_name(name: str) -> str:
+    # The edge back end turns the name into a folder: keep it a plain, portable file name.
+    if not _COLLECTION_NAME.match(name):
+        raise StoreError(f"invalid collection name {name!r}: use letters, digits, '_', '-', '.'")
+    return name
+
+
+class QdrantStore(ABC):
+    """A Qdrant collection of songs: named vector `music` (+ optional multivector `chunks`).
+
+    Point ids are `points.point_id(track_id)`; every payload holds `track_id` and
+    `model_fingerprint`. Stores are context managers; `close()` releases locks.
+    """
+
+    collection: str
+    location: str              # human-readable: a folder, a URL or ":memory:"
+
+    # ---- collection lifecycle ----------------------------------------------------------
+    @abstractmethod
+    def exists(self) -> bool:
+        """Whether the collection has been created."""
+
+    @abstractmethod
+    def create(self, dim: int, fingerprint: str, chunks: bool = True) -> None:
+        """Create the collection: `music` (cosine, `dim`) and, with `chunks`, a MaxSim
+        multivector of the same dim; record `fingerprint` as collection metadata.
+        Raises StoreError if it already exists."""
+
+    @abstractmethod
+    def model_fingerprint(self) -> str | None:
+        """Fingerprint of the model the collection was built with; None if unknown/missing."""
+
+    # ---- writes --------------------------------------------------------------------------
+    @abstractmethod
+    def upsert(self, points: list[IndexPoint]) -> None:
+        """Insert or overwrite points (idempotent: ids derive from track ids); durable on return."""
+
+    # ---- reads ---------------------------------------------------------------------------
+    @abstractmethod
+    def _retrieve_payloads(self, ids: list[str]) -> list[dict]:
+        """Payloads of the points among `ids` (point ids) that exist."""
+
+    @abstractmethod
+    def search(self, vector: np.ndarray, k: int, using: str = MUSIC,
+               exclude_track_ids: list[str] | None = None) -> list[StoredHit]:
+        """Top-k by cosine (or MaxSim for `chunks`, where `vector` is (n, dim)), with payloads.
+        Raises IndexNotFound if the collection does not exist."""
+
+    @abstractmethod
+    def get_vector(self, track_id: str, using: str = MUSIC) -> np.ndarray | None:
+        """The stored vector of a track ((dim,) or (n, dim) for `chunks`); None if absent."""
+
+    @abstractmethod
+    def count(self) -> int:
+        """Number of points; 0 when the collection does not exist."""
+
+    @abstractmethod
+    def iter_payloads(self, page_size: int = 256) -> Iterator[dict]:
+        """Every point's payload (nothing when the collection does not exist)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the store (file locks, connections). Safe to call twice."""
+
+    def optimize(self) -> None:
+        """Build the ANN index now where the back end needs to be told; default: nothing."""
+
+    # ---- shared helpers ------------------------------------------------------------------
+    def existing_track_ids(self, track_ids: Iterable[str], batch_size: int = 256) -> set[str]:
+        """Those of `track_ids` already indexed with the collection's model fingerprint."""
+        from .points import point_id  # local: keeps the import graph flat
+
+        if not self.exists():
+            return set()
+        wanted = self.model_fingerprint()
+        ids = list(dict.fromkeys(str(t) for t in track_ids))
+        found: set[str] = set()
+        for start in range(0, len(ids), batch_size):
+            batch = ids[start:start + batch_size]
+            for payload in self._retrieve_payloads([point_id(t) for t in batch]):
+                if wanted is None or payload.get("model_fingerprint") == wanted:
+                    found.add(str(payload.get("track_id")))
+        return found & set(ids)
+
+    def __enter__(self) -> "QdrantStore":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(collection={self.collection!r}, location={self.location!r})"
+
+
+def open_store(qdrant: str | os.PathLike | None = None, collection: str = DEFAULT_COLLECTION,
+               api_key: str | None = None) -> QdrantStore:
+    """Open the store that `--qdrant` names.
+
+    - None: the embedded default (qdrant-edge) at `retrieval.paths.default_qdrant_path()`;
+    - `http://…` / `https://…`: a Qdrant server through qdrant-client; the API key comes
+      from `api_key` or the `QDRANT_API_KEY` environment variable;
+    - ":memory:": qdrant-client local mode in memory (tests, throw-away runs);
+    - any other string: a folder for the embedded store.
+
+    Opening creates nothing; the collection is created by `create()` (ingestion does it).
+    """
+    check_collection_name(collection)
+    if qdrant is None:
+        from .edge_store import EdgeStore
+        return EdgeStore(default_qdrant_path(), collection)
+    location = os.fspath(qdrant)
+    if location.startswith(("http://", "https://")):
+        from .server_store import ClientStore
+        return ClientStore(location, collection,
+                           api_key=api_key if api_key is not None
+                           else os.environ.get("QDRANT_API_KEY") or None)
+    if location == ":memory:":
+        from .server_store import ClientStore
+        return ClientStore(location, collection)
+    from .edge_store import EdgeStore
+    return EdgeStore(Path(location).expanduser(), collection)

@@ -1,0 +1,80 @@
+"""The CLI as a user runs it: index the tiny audio, search it, and get one-line errors."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ui.cli import main
+
+
+@pytest.fixture()
+def indexed(tiny_audio, tiny_bundle, tmp_path, monkeypatch):
+    monkeypatch.setenv("MUSICSEARCH_HOME", str(tmp_path / "home"))
+    folder, _ = tiny_audio
+    location = str(tmp_path / "qdrant")
+    common = ["--qdrant", location, "--model", str(tiny_bundle), "--collection", "tiny"]
+    assert main(["index", str(folder / "catalog.jsonl"), *common]) == 0
+    return common
+
+
+def test_index_then_search_json(indexed, capsys):
+    capsys.readouterr()
+    assert main(["search", "happy piano", "--k", "3", "--json", *indexed]) == 0
+    output = json.loads(capsys.readouterr().out)
+    assert output["query"]["text"] == "happy piano"
+    assert len(output["results"]) == 3
+    first = output["results"][0]
+    assert set(first) >= {"track_id", "score", "title", "artist", "path", "tags", "why"}
+    scores = [r["score"] for r in output["results"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_reindex_adds_nothing(indexed, tiny_audio, capsys):
+    folder, _ = tiny_audio
+    capsys.readouterr()
+    assert main(["index", str(folder / "catalog.jsonl"), *indexed]) == 0
+    assert "indexed 0 new track(s), 8 already indexed" in capsys.readouterr().out
+
+
+def test_search_by_audio_and_track(indexed, tiny_audio, capsys):
+    folder, records = tiny_audio
+    capsys.readouterr()
+    assert main(["search", "--audio", str(folder / records[2].path), "--json", *indexed]) == 0
+    assert json.loads(capsys.readouterr().out)["results"][0]["track_id"] == "t2"
+    assert main(["search", "--track", "t2", "--k", "3", "--json", *indexed]) == 0
+    results = json.loads(capsys.readouterr().out)["results"]
+    assert "t2" not in [r["track_id"] for r in results] and len(results) == 3
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["search", "   "], "empty query"),
+    (["search"], "empty query"),
+    (["search", "qqqzx vvvbnm"], "no known words"),
+    (["search", "--track", "nope"], "track not in the index"),
+])
+def test_user_errors_are_one_line(indexed, capsys, argv, message):
+    capsys.readouterr()
+    assert main([*argv, *indexed]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_missing_index_and_bad_audio(tiny_bundle, tmp_path, capsys):
+    common = ["--qdrant", str(tmp_path / "empty"), "--model", str(tiny_bundle)]
+    assert main(["search", "piano", *common]) == 2
+    assert "musicsearch index" in capsys.readouterr().err
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF not really audio")
+    folder = tmp_path / "q"
+    assert main(["search", "--audio", str(broken), "--qdrant", str(folder), "--model",
+                 str(tiny_bundle)]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_bad_config_is_one_line(tmp_path, capsys):
+    config = tmp_path / "bad.yaml"
+    config.write_text("optim: {epochs: [oops}\n")
+    assert main(["train", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "not valid YAML" in err and len(err.strip().splitlines()) == 1

@@ -1,0 +1,93 @@
+"""`musicsearch evaluate`: a config names the model and the data; the report is JSON plus
+an optional Markdown table (Won's protocol: macro MAP and P@10 over tags, next to the
+random-ranking baseline, for seen and unseen tags)."""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import yaml
+
+from retrieval.bundle import load_bundle
+
+from .config import ConfigError, DataConfig, from_mapping
+from .data import load_catalog_splits, load_split, resolve_catalog
+from .evaluation import evaluate_tags
+
+__all__ = ["EvalConfig", "load_eval_config", "run_evaluation", "markdown_report"]
+
+
+@dataclass
+class EvalConfig:
+    model: str | None = None          # a bundle folder; None = the shipped default model
+    data: DataConfig = None           # type: ignore[assignment]
+    split: str = "test"
+    k: int = 10
+    report: str | None = None         # write <report>.json and <report>.md here
+
+    def __post_init__(self):
+        if self.data is None:
+            self.data = DataConfig()
+
+
+def load_eval_config(path: str | Path) -> EvalConfig:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML ({error})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return from_mapping(EvalConfig, data, where=str(path))
+
+
+def run_evaluation(config: EvalConfig, progress: bool = True) -> dict:
+    started = time.perf_counter()
+    model = load_bundle(config.model)
+    catalog = resolve_catalog(config.data, progress=progress)
+    records = load_catalog_splits(catalog).get(config.split, [])
+    if not records:
+        raise ConfigError(f"{catalog}: no tracks in split {config.split!r}")
+    data = load_split(records, model.config.frontend, config.data.cache_dir,
+                      f"features ({config.split})", progress)
+    results = evaluate_tags(model, data.records, data.mels, k=config.k)
+    flat = {f"{group}/{name}": value for group, values in results.items()
+            for name, value in values.items() if name != "per_tag"}
+    report = {"metrics": flat, "model": str(model.bundle_path), "fingerprint": model.fingerprint,
+              "catalog": str(catalog), "split": config.split, "tracks": len(data.records),
+              "skipped": [list(f) for f in data.failed],
+              "per_tag": {g: v["per_tag"] for g, v in results.items()},
+              "elapsed_s": round(time.perf_counter() - started, 1),
+              "config": asdict(config)}
+    if config.report:
+        out = Path(config.report)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.with_suffix(".json").write_text(json.dumps(report, indent=2))
+        out.with_suffix(".md").write_text(markdown_report(report, config.k))
+    return report
+
+
+def markdown_report(report: dict, k: int = 10) -> str:
+    metrics = report["metrics"]
+    lines = [f"# Tag-to-music evaluation ({report['split']} split, {report['tracks']} tracks)", "",
+             f"Model `{report['model']}` (fingerprint `{report['fingerprint']}`), "
+             f"catalog `{report['catalog']}`.", "",
+             f"| tags | n | MAP | random MAP | P@{k} | random P@{k} | ROC-AUC |",
+             "|---|---|---|---|---|---|---|"]
+    for group in ("seen", "unseen"):
+        if f"{group}/map" not in metrics:
+            continue
+        m = lambda name: metrics[f"{group}/{name}"]  # noqa: E731
+        lines.append(f"| {group} | {m('n_tags')} | {m('map'):.4f} | {m('random_map'):.4f} | "
+                     f"{m(f'p@{k}'):.4f} | {m(f'random_p@{k}'):.4f} | {m('roc_auc'):.4f} |")
+    lines += ["", f"## Per tag (AP, P@{k}, positives)", "",
+              f"| group | tag | AP | prevalence | P@{k} | positives |", "|---|---|---|---|---|---|"]
+    for group, tags in report["per_tag"].items():
+        for tag, v in sorted(tags.items(), key=lambda item: -item[1]["ap"]):
+            lines.append(f"| {group} | {tag} | {v['ap']:.3f} | {v['prevalence']:.3f} | "
+                         f"{v[f'p@{k}']:.2f} | {v['positives']} |")
+    return "\n".join(lines) + "\n"

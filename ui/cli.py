@@ -1,0 +1,212 @@
+"""`musicsearch`: one subcommand per stage; each parses arguments, calls one library
+function and prints the result. `main(argv)` is callable from tests."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+__all__ = ["main", "build_parser"]
+
+EXAMPLES = """examples:
+  musicsearch demo                                   # corpus → model → index → UI
+  musicsearch search "lively irish fiddle reel" --k 5
+  musicsearch search --audio my_song.wav --json
+  musicsearch index ~/Music --collection mine
+  musicsearch train --config configs/demo.yaml --out runs/demo
+  musicsearch evaluate --config configs/eval/demo.yaml
+"""
+
+
+def _add_index_location(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--collection", default="music",
+                        help="collection name (default: %(default)s; the demo uses 'demo')")
+    parser.add_argument("--qdrant", default=None, metavar="URL|DIR",
+                        help="Qdrant server URL (http://…, API key from $QDRANT_API_KEY) or a "
+                             "folder for the embedded store (default: ~/.cache/musicsearch/qdrant)")
+    parser.add_argument("--model", default=None, metavar="DIR",
+                        help="model bundle folder (default: the shipped model)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="musicsearch", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Search music by text, tags, audio examples or track ids; build the demo "
+                    "corpus, train and evaluate alignment models, index audio into Qdrant.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = commands.add_parser("demo", help="build the demo corpus, index it, serve the UI")
+    demo.add_argument("--tracks", type=int, default=300,
+                      help="demo corpus size to render and index (default: %(default)s)")
+    demo.add_argument("--no-ui", action="store_true", help="do everything but serve the UI")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=7860)
+    demo.add_argument("--model", default=None, metavar="DIR",
+                      help="model bundle folder (default: the shipped model)")
+
+    corpus = commands.add_parser("corpus", help="demo corpus tools")
+    corpus_commands = corpus.add_subparsers(dest="corpus_command", required=True, metavar="ACTION")
+    build = corpus_commands.add_parser("build", help="render the demo corpus from music21 scores")
+    build.add_argument("--out", required=True, help="output folder")
+    build.add_argument("--tracks", type=int, default=1600, help="clips to render (default: %(default)s)")
+    build.add_argument("--soundfont", default=None, help="SF2 file (default: TimGM6mb from pretty_midi)")
+    build.add_argument("--seed", type=int, default=0)
+    build.add_argument("--workers", type=int, default=2, help="render processes (default: %(default)s)")
+
+    train = commands.add_parser("train", help="train an alignment model from a YAML config")
+    train.add_argument("--config", required=True, help="e.g. configs/demo.yaml")
+    train.add_argument("--out", default=None, help="run folder (default: the config's `out`)")
+    train.add_argument("--resume", action="store_true", help="continue from the run's checkpoint")
+
+    index = commands.add_parser("index", help="index a folder of audio or a catalog (resumable)")
+    index.add_argument("path", help="a folder of audio files, or a catalog .jsonl")
+    index.add_argument("--catalog", default=None, help="catalog JSONL describing the folder's tracks")
+    _add_index_location(index)
+
+    search = commands.add_parser("search", help="query the index")
+    search.add_argument("text", nargs="?", default=None, help='free text or tags, e.g. "calm choir"')
+    search.add_argument("--audio", default=None, metavar="FILE", help="find tracks that sound like FILE")
+    search.add_argument("--track", default=None, metavar="ID", help="find tracks like an indexed track")
+    search.add_argument("--k", type=int, default=10, help="number of results (default: %(default)s)")
+    search.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_index_location(search)
+
+    evaluate = commands.add_parser("evaluate", help="run an evaluation from a YAML config")
+    evaluate.add_argument("--config", required=True, help="e.g. configs/eval/demo.yaml")
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+
+    ui = commands.add_parser("ui", help="serve the Gradio app over an existing index")
+    ui.add_argument("--host", default="127.0.0.1")
+    ui.add_argument("--port", type=int, default=7860)
+    _add_index_location(ui)
+    return parser
+
+
+def _open_searcher(args):
+    from index import open_store
+    from retrieval.bundle import load_bundle
+    from retrieval.search import Searcher
+    store = open_store(args.qdrant, args.collection)
+    return Searcher(load_bundle(args.model), store)
+
+
+def _cmd_demo(args) -> int:
+    from .demo import run_demo
+    return run_demo(tracks=args.tracks, serve_ui=not args.no_ui, host=args.host, port=args.port,
+                    model_dir=args.model)
+
+
+def _cmd_corpus(args) -> int:
+    from training.corpus import build_corpus
+    summary = build_corpus(args.out, n_tracks=args.tracks, soundfont=args.soundfont,
+                           seed=args.seed, workers=args.workers)
+    print(f"corpus: {summary.n_tracks} clips in {summary.out_dir} "
+          f"({summary.n_skipped} scores skipped, {summary.elapsed_s:.0f} s)")
+    return 0
+
+
+def _cmd_train(args) -> int:
+    from training.config import load_train_config
+    from training.trainer import train
+    config = load_train_config(args.config)
+    command = "musicsearch train --config " + args.config + (f" --out {args.out}" if args.out else "")
+    result = train(config, args.out, resume=args.resume, command=command)
+    seen = result.test_metrics.get("seen", {})
+    print(f"model saved to {result.bundle} (fingerprint {result.fingerprint}, best epoch "
+          f"{result.best_epoch}, valid MAP {result.valid_map:.4f}"
+          + (f", test MAP {seen['map']:.4f} vs random {seen['random_map']:.4f}" if seen else "")
+          + f", {result.elapsed_s / 60:.1f} min)")
+    return 0
+
+
+def _cmd_index(args) -> int:
+    from index import index_tracks, open_store
+    from retrieval.bundle import load_bundle
+    model = load_bundle(args.model)
+    store = open_store(args.qdrant, args.collection)
+    try:
+        summary = index_tracks(model, args.path, store, catalog=args.catalog)
+    finally:
+        store.close()
+    print(f"indexed {summary.indexed} new track(s), {summary.skipped_existing} already indexed, "
+          f"{len(summary.failed)} unreadable, into '{summary.collection}' at {summary.location} "
+          f"({summary.elapsed_s:.1f} s)")
+    for path, reason in summary.failed:
+        print(f"  skipped {path}: {reason}", file=sys.stderr)
+    return 0
+
+
+def _print_results(result, elapsed: float) -> None:
+    for note in result.notes:
+        print(f"note: {note}")
+    if not result.hits:
+        print("no results")
+    for rank, hit in enumerate(result.hits, start=1):
+        print(f"{rank:2d}. {hit.score:.3f}  {hit.title} — {hit.artist}  [{hit.track_id}]")
+        print(f"      tags: {', '.join(hit.tags)}")
+        print(f"      why: {hit.why}")
+    print(f"({len(result.hits)} results in {elapsed * 1000:.0f} ms)")
+
+
+def _cmd_search(args) -> int:
+    from retrieval.query import QueryError
+    if args.text is None and args.audio is None and args.track is None:
+        raise QueryError("empty query: give TEXT, --audio FILE or --track ID")
+    searcher = _open_searcher(args)
+    started = time.perf_counter()
+    result = searcher.search(text=args.text, audio=args.audio, track_id=args.track, k=args.k)
+    elapsed = time.perf_counter() - started
+    if args.json:
+        print(json.dumps(result.to_dict(), ensure_ascii=False))
+    else:
+        _print_results(result, elapsed)
+    return 0
+
+
+def _cmd_evaluate(args) -> int:
+    from training.eval_run import load_eval_config, markdown_report, run_evaluation
+    config = load_eval_config(args.config)
+    report = run_evaluation(config, progress=not args.json)
+    if args.json:
+        print(json.dumps({k: v for k, v in report.items() if k != "per_tag"}))
+    else:
+        print(markdown_report(report, config.k).split("\n## Per tag")[0])
+        if config.report:
+            print(f"full report: {config.report}.md / .json")
+    return 0
+
+
+def _cmd_ui(args) -> int:
+    from .app import serve
+    from .demo import audio_roots
+    searcher = _open_searcher(args)
+    serve(searcher, host=args.host, port=args.port, audio_roots=audio_roots(searcher.store))
+    return 0
+
+
+HANDLERS = {"demo": _cmd_demo, "corpus": _cmd_corpus, "train": _cmd_train, "index": _cmd_index,
+            "search": _cmd_search, "evaluate": _cmd_evaluate, "ui": _cmd_ui}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from .errors import USER_ERRORS
+    try:
+        return HANDLERS[args.command](args)
+    except USER_ERRORS as error:
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        print(f"musicsearch {args.command}: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"musicsearch {args.command}: interrupted (work done so far is kept)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
