@@ -183,10 +183,9 @@ def _cmd_evaluate(args) -> int:
 
 
 def _cmd_ui(args) -> int:
-    from .app import serve
-    from .demo import audio_roots
+    from .app import indexed_audio_roots, serve
     searcher = _open_searcher(args)
-    serve(searcher, host=args.host, port=args.port, audio_roots=audio_roots(searcher.store))
+    serve(searcher, host=args.host, port=args.port, audio_roots=indexed_audio_roots(searcher.store))
     return 0
 
 

@@ -9,19 +9,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-__all__ = ["run_demo", "audio_roots", "DEMO_COLLECTION"]
+__all__ = ["run_demo", "DEMO_COLLECTION"]
 
 DEMO_COLLECTION = "demo"
-
-
-def audio_roots(store) -> list[str]:
-    """The folders holding indexed audio: the only files the UI may serve."""
-    parents = {str(Path(p["path"]).parent) for p in store.iter_payloads() if p.get("path")}
-    roots = []
-    for folder in sorted(parents, key=len):
-        if not any(folder == root or folder.startswith(root + "/") for root in roots):
-            roots.append(folder)
-    return roots
 
 
 def _load_or_train_model(model_dir: str | None):
@@ -63,7 +53,7 @@ def run_demo(tracks: int = 300, serve_ui: bool = True, host: str = "127.0.0.1",
     if not serve_ui:
         store.close()
         return 0
-    from .app import serve
+    from .app import indexed_audio_roots, serve
     print(f"[3/3] UI on http://{host}:{port}  (Ctrl+C to stop)")
-    serve(searcher, host=host, port=port, audio_roots=audio_roots(store))
+    serve(searcher, host=host, port=port, audio_roots=indexed_audio_roots(store))
     return 0
