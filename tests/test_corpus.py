@@ -1,0 +1,151 @@
+"""Demo corpus builder: tag rules on hand-built streams, splits, and one small real build."""
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+music21 = pytest.importorskip("music21")
+pytest.importorskip("midirenderer")
+soundfile = pytest.importorskip("soundfile")
+
+from music21 import key, meter, note, stream  # noqa: E402
+
+from training.corpus import CorpusSummary, build_corpus  # noqa: E402
+from training.corpus import tags as T  # noqa: E402
+from training.corpus.render import analyze_excerpt, choose_programs, part_program  # noqa: E402
+from training.corpus.splits import assign_splits, group_key  # noqa: E402
+
+
+def _melody(ts: str, pitches: list[str], ql: float = 1.0) -> stream.Part:
+    part = stream.Part()
+    part.append(meter.TimeSignature(ts))
+    for name in pitches:
+        part.append(note.Note(name, quarterLength=ql))
+    return part.makeMeasures()
+
+
+def test_meter_from_stream_time_signature():
+    for ts, want in (("2/4", "duple meter"), ("4/4", "duple meter"), ("3/4", "triple meter"),
+                     ("6/8", "compound meter"), ("9/8", "compound meter"), ("12/8", "compound meter")):
+        info = analyze_excerpt(_melody(ts, ["C4", "D4", "E4", "F4"], 0.5), 0.5, 25.0)
+        assert T.meter_tag(info["time_signature"]) == want, ts
+    assert T.meter_tag("C|") == "duple meter"
+    assert T.meter_tag(None) is None and T.meter_tag("none") is None
+
+
+def test_mode_from_key_analysis():
+    major = _melody("4/4", ["C4", "E4", "G4", "C5", "G4", "E4", "F4", "D4", "B3", "C4", "E4", "C4"])
+    minor = _melody("4/4", ["A3", "C4", "E4", "A4", "E4", "C4", "D4", "B3", "G#3", "A3", "C4", "A3"])
+    assert T.mode_tag(analyze_excerpt(major, 0.5, 25.0)["mode"]) == "major"
+    assert T.mode_tag(analyze_excerpt(minor, 0.5, 25.0)["mode"]) == "minor"
+    assert T.mode_tag("dorian") == "minor" and T.mode_tag("mixolydian") == "major"
+    assert T.mode_tag(key.Key("g").mode) == "minor"
+
+
+def test_form_from_title_and_collection_defaults():
+    assert T.form_from_title("LadsOfLeithReel") == "reel"
+    assert T.form_from_title("Drop Of Whiskey Slipjig") == "slip jig"
+    assert T.form_from_title("The Rakes Jig") == "jig"
+    assert T.form_from_title("Fisher's Hornpipe (1st Setting)") == "hornpipe"
+    assert T.form_from_title("Lady Madelina Sinclair's Strathsy.") == "strathspey"
+    assert T.form_from_title("Quick Step. 25th Regt.") == "march"
+    assert T.form_from_title("Credo_03") == "credo"
+    assert T.form_from_title("The Enchanted Valley") is None
+    assert T.form_tags("ryansMammoth", "Cuckoo Hornpipe") == ["hornpipe", "dance"]
+    assert T.form_tags("airdsAirs", "The Madrigal.") == ["air"]  # no art-music forms in folk
+    assert T.form_tags("oneills1850", "Fare You Well", "Slow") == ["air"]
+    assert T.form_tags("palestrina", "Agnus_02") == ["mass", "agnus dei", "sacred"]
+    assert T.form_tags("bach", "bwv66.6")[0] == "chorale"
+    assert T.form_tags("haydn", "opus74no1/movement3", "Menuetto")[:2] == ["string quartet", "minuet"]
+
+
+def test_tempo_class_rules():
+    assert T.tempo_class("Very slow") == "slow"
+    assert T.tempo_class("Allegro con brio") == "fast"
+    assert T.tempo_class("Andante") == "moderate"
+    assert T.tempo_class("", marked_bpm=60) == "slow"
+    assert T.tempo_class("", marked_bpm=168) == "fast"
+    assert T.tempo_class("", onsets_per_second=7.0) == "fast"
+    assert T.tempo_class("", onsets_per_second=1.5) == "slow"
+    assert T.tempo_class("") is None
+    # Note density is measured at the rendered tempo: eighths at 120 BPM = 4 onsets/s.
+    info = analyze_excerpt(_melody("4/4", ["C4", "D4"] * 16, 0.5), 0.5, 25.0)
+    assert info["onsets_per_second"] == pytest.approx(4.0, rel=0.05)
+    assert T.tempo_class("", onsets_per_second=info["onsets_per_second"]) == "moderate"
+
+
+def test_instrument_mapping_and_moods():
+    assert part_program("Violin I", 0, 4) == 40 and part_program("Viola", 2, 4) == 41
+    assert part_program("Violoncello", 3, 4) == 42 and part_program("", 2, 4) == 41
+    assert T.instrument_tags([40, 40, 41, 42]) == ["violin", "viola", "cello", "strings", "instrumental"]
+    assert T.instrument_tags([52] * 4) == ["choir", "voices", "vocal"]
+    assert T.instrument_tags([73]) == ["flute", "solo", "instrumental"]
+    picks = {tuple(choose_programs("ryansMammoth", [""], random.Random(i))) for i in range(50)}
+    assert len(picks) > 2 and all(len(p) == 1 and p[0] in T.PROGRAM_TAGS for p in picks)
+    assert choose_programs("bach", ["S", "A", "T", "B"], random.Random(1)) == \
+        choose_programs("bach", ["S", "A", "T", "B"], random.Random(1))
+    assert T.mood_tags("major", "fast") == ["happy", "lively"]
+    assert "solemn" in T.mood_tags("minor", "slow", ["mass"])
+
+
+def test_region_composer_caption():
+    assert T.region_tag("oneills1850", "The Foxhunter") == "irish"
+    assert T.region_tag("ryansMammoth", "Highland Laddie") == "scottish"
+    assert T.region_tag("essenFolksong", "x", "China, Shanxi") == "chinese"
+    assert T.region_tag("bach", "bwv1") is None
+    assert T.composer_tag("trecento", "Jacopo da Bologna") == "jacopo"
+    assert T.composer_tag("trecento", "Anonymous I-Rvat 1419") == "anonymous"
+    assert T.composer_tag("ryansMammoth") == "traditional"
+    text = T.caption({"tempo": ["fast"], "region": ["irish"], "form": ["reel"],
+                      "instruments": ["fiddle", "solo"], "mode": ["major"]})
+    assert text == "A fast irish reel played on fiddle in a major key."
+
+
+def test_splits_group_disjoint_and_deterministic():
+    rng = random.Random(0)
+    items = []
+    for g in range(30):
+        group = group_key("traditional", f"oneills1850/file{g}") if g % 3 else group_key(f"c{g}", "x")
+        for _ in range(rng.randint(2, 20)):
+            items.append((group, rng.sample(["a", "b", "c", "d", "e", "f", "g"], 3) + [f"t{g % 5}"]))
+    first = assign_splits(items, seed=3)
+    assert first == assign_splits(items, seed=3)
+    assert set(first.values()) == {"train", "valid", "test"}
+    sizes = {s: sum(1 for g, _ in items if first[g] == s) for s in ("train", "valid", "test")}
+    assert sizes["train"] > sizes["test"] > 0 and sizes["valid"] > 0
+    train_tags = {t for g, tags in items if first[g] == "train" for t in tags}
+    test_tags = {t for g, tags in items if first[g] == "test" for t in tags}
+    assert len(train_tags & test_tags) >= 6
+    assert group_key("bach", "bach") == "composer:bach"
+
+
+def test_small_real_build(tmp_path):
+    from retrieval.catalog import read_catalog, read_playlists
+    out = tmp_path / "corpus"
+    summary = build_corpus(out, n_tracks=12, seed=0, workers=2, progress=False)
+    assert isinstance(summary, CorpusSummary) and summary.n_tracks == 12
+    records = read_catalog(out / "catalog.jsonl")
+    assert len(records) == 12 and len({r.track_id for r in records}) == 12
+    assert len({r.meta["collection"] for r in records}) >= 4
+    assert len({t for r in records for t in r.tags}) >= 20
+    for record in records:
+        audio, rate = soundfile.read(record.path)
+        assert audio.ndim == 1 and rate == 22050
+        assert 20.0 <= len(audio) / rate <= 30.0 and abs(record.duration - len(audio) / rate) < 0.01
+        assert 4 <= len(record.tags) <= 12 and record.caption and record.split in {"train", "valid", "test"}
+        assert record.meta["group"] and record.meta["programs"]
+        assert set(record.meta["heuristic_tags"]) <= set(record.tags)
+    splits_of_group: dict[str, set[str]] = {}
+    for record in records:
+        splits_of_group.setdefault(record.meta["group"], set()).add(record.split)
+    assert all(len(s) == 1 for s in splits_of_group.values())
+    playlists = read_playlists(out / "playlists.jsonl")
+    assert playlists and {p.kind for p in playlists} <= {"collection", "composer", "form"}
+    info = json.loads((out / "corpus.json").read_text())
+    assert info["seed"] == 0 and info["soundfont"]["sha256"] and info["n_tracks"] == 12
+    # Second call: a no-op that returns the same summary and leaves the files untouched.
+    stamp = (out / "catalog.jsonl").stat().st_mtime_ns
+    again = build_corpus(out, n_tracks=12, seed=0, workers=2, progress=False)
+    assert again.n_tracks == 12 and (out / "catalog.jsonl").stat().st_mtime_ns == stamp
