@@ -17,7 +17,7 @@ from retrieval.towers import AudioTowerConfig, WordTowerConfig
 from retrieval.word_vectors import WordVectorsConfig
 
 __all__ = ["ConfigError", "DataConfig", "ObjectiveConfig", "OptimConfig", "TrainConfig",
-           "load_train_config", "from_mapping"]
+           "load_train_config", "from_mapping", "read_yaml_mapping"]
 
 
 class ConfigError(ValueError):
@@ -102,7 +102,8 @@ def from_mapping(cls, data: dict, where: str = "config"):
     return cls(**{k: _coerce(v, hints[k], f"{where}.{k}") for k, v in data.items()})
 
 
-def load_train_config(path: str | Path, overrides: dict | None = None) -> TrainConfig:
+def read_yaml_mapping(path: str | Path) -> dict:
+    """A YAML file's top-level mapping, or a ConfigError naming the file."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config not found: {path}")
@@ -112,6 +113,11 @@ def load_train_config(path: str | Path, overrides: dict | None = None) -> TrainC
         raise ConfigError(f"{path}: not valid YAML ({error})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def load_train_config(path: str | Path, overrides: dict | None = None) -> TrainConfig:
+    data = read_yaml_mapping(path)
     for dotted, value in (overrides or {}).items():
         node = data
         *parents, leaf = dotted.split(".")

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-
-import yaml
 
 from retrieval.bundle import load_bundle
 
-from .config import ConfigError, DataConfig, from_mapping
+from .config import ConfigError, DataConfig, from_mapping, read_yaml_mapping
 from .data import load_catalog_splits, load_split, resolve_catalog
 from .evaluation import evaluate_tags
 
@@ -22,27 +20,14 @@ __all__ = ["EvalConfig", "load_eval_config", "run_evaluation", "markdown_report"
 @dataclass
 class EvalConfig:
     model: str | None = None          # a bundle folder; None = the shipped default model
-    data: DataConfig = None           # type: ignore[assignment]
+    data: DataConfig = field(default_factory=DataConfig)
     split: str = "test"
     k: int = 10
     report: str | None = None         # write <report>.json and <report>.md here
 
-    def __post_init__(self):
-        if self.data is None:
-            self.data = DataConfig()
-
 
 def load_eval_config(path: str | Path) -> EvalConfig:
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML ({error})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
-    return from_mapping(EvalConfig, data, where=str(path))
+    return from_mapping(EvalConfig, read_yaml_mapping(path), where=str(path))
 
 
 def run_evaluation(config: EvalConfig, progress: bool = True) -> dict:
