@@ -77,16 +77,14 @@ def to_mono_resampled(data: np.ndarray, source_rate: int, sample_rate: int) -> n
     return np.ascontiguousarray(mono, dtype=np.float32)
 
 
+# Won's 512-point FFT with 128 bands leaves a few of the lowest bands without an FFT bin;
+# that is the published setting, so torchaudio's warning about it is silenced (by message,
+# process-wide: a catch_warnings block is not thread-safe and feature threads race on it).
+warnings.filterwarnings("ignore", message="At least one mel filterbank has all zero values")
+
+
 @lru_cache(maxsize=4)
 def _mel_transform(config: FrontendConfig) -> torchaudio.transforms.MelSpectrogram:
-    # Won's 512-point FFT with 128 bands leaves a few of the lowest bands without an FFT
-    # bin; that is the published setting, so torchaudio's warning about it is silenced.
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="At least one mel filterbank")
-        return _make_mel(config)
-
-
-def _make_mel(config: FrontendConfig) -> torchaudio.transforms.MelSpectrogram:
     return torchaudio.transforms.MelSpectrogram(
         sample_rate=config.sample_rate, n_fft=config.n_fft, hop_length=config.hop_length,
         n_mels=config.n_mels, f_min=config.f_min, f_max=config.f_max, power=2.0)

@@ -1,0 +1,217 @@
+"""Build the demo corpus: select sources, render them in a process pool, tag, split, and
+write OUT/audio/*.wav, catalog.jsonl, playlists.jsonl and corpus.json.
+
+Resumable: each finished source leaves OUT/.parts/<track_id>.json (its record or skip
+cause); a rerun renders only what has no part file (or whose WAV is missing), and a build
+whose corpus.json matches (seed, n_tracks, soundfont, clip length, rules) returns at once.
+corpus.json is written last, so an interrupted build never looks complete.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from retrieval.catalog import Playlist, TrackRecord, write_catalog, write_playlists
+
+from .render import SAMPLE_RATE, process_source
+from .sources import Source, select_sources
+from .splits import SPLIT_RULES_VERSION, assign_splits, group_key, tag_overlap
+from .tags import TAG_RULES_VERSION
+
+PIECE_TIMEOUT_S = 20.0
+ALBUMS = {
+    "ryansMammoth": "Ryan's Mammoth Collection", "oneills1850": "O'Neill's Music of Ireland",
+    "essenFolksong": "Essen Folksong Collection", "airdsAirs": "Aird's Airs",
+    "bach": "Bach Chorales", "palestrina": "Palestrina Masses",
+    "monteverdi": "Monteverdi Madrigals", "trecento": "Trecento",
+    "haydn": "Haydn String Quartets", "mozart": "Mozart Quartets and Sonata",
+    "beethoven": "Beethoven String Quartets",
+}
+
+
+@dataclass
+class CorpusSummary:
+    n_tracks: int
+    n_skipped: int
+    skipped_by_cause: dict = field(default_factory=dict)
+    elapsed_s: float = 0.0
+    out_dir: str = ""
+
+
+def default_soundfont() -> Path:
+    """TimGM6mb.sf2, the General MIDI SoundFont shipped inside the pretty_midi package."""
+    import pretty_midi
+    return Path(pretty_midi.__file__).parent / "TimGM6mb.sf2"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _settings(n_tracks: int, seed: int, clip_seconds: float, sf2: Path, sha: str) -> dict:
+    return {"seed": seed, "n_tracks_requested": n_tracks, "clip_seconds": clip_seconds,
+            "soundfont": {"name": sf2.name, "sha256": sha}, "tag_rules": TAG_RULES_VERSION,
+            "split_rules": SPLIT_RULES_VERSION}
+
+
+def _is_complete(out: Path, settings: dict) -> dict | None:
+    try:
+        summary = json.loads((out / "corpus.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    if (out / "catalog.jsonl").is_file() and all(summary.get(k) == v for k, v in settings.items()):
+        return summary
+    return None
+
+
+def _cached(out: Path, src: Source) -> list[dict] | None:
+    """Results of a source finished by an earlier (interrupted) run, if all are on disk."""
+    results = []
+    for track_id in src.track_ids:
+        part = out / ".parts" / f"{track_id}.json"
+        if not part.is_file():
+            return None
+        result = json.loads(part.read_text(encoding="utf-8"))
+        if result["ok"] and not (out / "audio" / f"{track_id}.wav").is_file():
+            return None
+        results.append(result)
+    return results
+
+
+def _run_pool(jobs: list[tuple], workers: int, progress: bool, total: int):
+    """Yield each source's results as workers finish them (inline when workers <= 1)."""
+    from tqdm import tqdm
+    bar = tqdm(total=total, desc="render", unit="clip", disable=not progress)
+    try:
+        if workers <= 1:
+            for job in jobs:
+                results = process_source(job)
+                bar.update(len(results))
+                yield results
+            return
+        # spawn: safe with threads or CUDA in the parent; the worker is a top-level function.
+        ctx = multiprocessing.get_context("spawn")
+        with ctx.Pool(workers, maxtasksperchild=200) as pool:
+            for results in pool.imap_unordered(process_source, jobs, chunksize=1):
+                bar.update(len(results))
+                yield results
+    finally:
+        bar.close()
+
+
+def _artist(composer: str) -> str:
+    return {"traditional": "Traditional", "anonymous": "Anonymous"}.get(composer, composer.capitalize())
+
+
+def _title(src: Source, title: str) -> str:
+    if src.collection == "bach" and title.lower().startswith("bwv"):
+        return "BWV " + title[3:]
+    return title.replace("_", " ")
+
+
+def _playlists(records: list[TrackRecord]) -> list[Playlist]:
+    """Co-occurrence groups derived from corpus structure (not listening data): tracks of
+    one collection, one named composer, or one form, kept within a single split so that
+    playlist pairs never cross the train/test boundary."""
+    groups: dict[tuple[str, str, str], list[str]] = {}
+    for rec in records:
+        keys = [("collection", rec.meta["collection"])]
+        if rec.artist not in {"Traditional", "Anonymous"}:
+            keys.append(("composer", rec.artist.lower()))
+        if rec.meta.get("form"):
+            keys.append(("form", rec.meta["form"]))
+        for kind, value in keys:
+            groups.setdefault((kind, value, rec.split), []).append(rec.track_id)
+    return [Playlist(f"{kind}:{value}:{split}", ids, kind)
+            for (kind, value, split), ids in sorted(groups.items()) if len(ids) >= 2]
+
+
+def build_corpus(out_dir: str | Path, n_tracks: int = 1600, soundfont: str | Path | None = None,
+                 seed: int = 0, clip_seconds: float = 25.0, workers: int = 2,
+                 progress: bool = True) -> CorpusSummary:
+    """Render `n_tracks` clips from the music21 corpus into `out_dir` (see module doc)."""
+    start = time.time()
+    out = Path(out_dir)
+    sf2 = Path(soundfont) if soundfont else default_soundfont()
+    settings = _settings(n_tracks, seed, float(clip_seconds), sf2, _sha256(sf2))
+    done = _is_complete(out, settings)
+    if done is not None:
+        return CorpusSummary(done["n_tracks"], done["n_skipped"], done["skipped_by_cause"],
+                             done["elapsed_s"], str(out))
+    (out / "audio").mkdir(parents=True, exist_ok=True)
+    (out / ".parts").mkdir(exist_ok=True)
+
+    sources = select_sources(n_tracks, seed)
+    by_track: dict[str, dict] = {}
+    jobs = []
+    for src in sources:
+        cached = _cached(out, src)
+        if cached is None:
+            jobs.append((src, str(out), float(clip_seconds), seed, str(sf2), PIECE_TIMEOUT_S))
+        else:
+            by_track.update({r["track_id"]: r for r in cached})
+    total = sum(len(job[0].segments) for job in jobs)
+    for results in _run_pool(jobs, workers, progress, total):
+        for result in results:
+            by_track[result["track_id"]] = result
+            part = out / ".parts" / f"{result['track_id']}.json"
+            part.write_text(json.dumps(result, ensure_ascii=False), encoding="utf-8")
+
+    # Keep the first n successes in priority order; count skips among what was tried.
+    kept: list[tuple[Source, dict]] = []
+    skipped: Counter[str] = Counter()
+    for src in sources:
+        for track_id in src.track_ids:
+            result = by_track[track_id]
+            if not result["ok"]:
+                skipped[result["cause"]] += 1
+                # A timeout can strike after a clip was written: drop such orphans.
+                (out / "audio" / f"{track_id}.wav").unlink(missing_ok=True)
+            elif len(kept) < n_tracks:
+                kept.append((src, result))
+            else:
+                (out / "audio" / f"{track_id}.wav").unlink(missing_ok=True)
+
+    groups = [group_key(r["composer"], s.unit) for s, r in kept]
+    split_of = assign_splits([(g, r["tags"]) for g, (_, r) in zip(groups, kept)], seed)
+    records = []
+    for group, (src, result) in zip(groups, kept):
+        meta = dict(result["meta"], group=group, form=result.get("form"))
+        records.append(TrackRecord(
+            track_id=result["track_id"], path=f"audio/{result['track_id']}.wav",
+            title=_title(src, result["title"]), artist=_artist(result["composer"]),
+            album=ALBUMS.get(src.collection, src.collection), duration=result["duration"],
+            tags=result["tags"], split=split_of[group], caption=result["caption"], meta=meta))
+    write_catalog(records, out / "catalog.jsonl")
+    write_playlists(_playlists(records), out / "playlists.jsonl")
+
+    per_split = tag_overlap([(r.split, r.tags) for r in records])
+    both = set(per_split.get("train", {})) & set(per_split.get("test", {}))
+    elapsed = round(time.time() - start, 1)
+    summary = dict(settings, n_tracks=len(records), n_skipped=sum(skipped.values()),
+                   skipped_by_cause=dict(sorted(skipped.items())),
+                   per_collection=dict(sorted(Counter(r.meta["collection"] for r in records).items())),
+                   per_split=dict(sorted(Counter(r.split for r in records).items())),
+                   tag_counts={s: dict(c.most_common()) for s, c in sorted(per_split.items())},
+                   tags_in_train_and_test=len(both),
+                   groups={s: sorted({g for g, sp in split_of.items() if sp == s})
+                           for s in ("train", "valid", "test")},
+                   sample_rate=SAMPLE_RATE, renderer="midirenderer", elapsed_s=elapsed,
+                   cpu_count=os.cpu_count(), workers=workers)
+    tmp = out / "corpus.json.tmp"
+    tmp.write_text(json.dumps(summary, indent=1, ensure_ascii=False), encoding="utf-8")
+    tmp.replace(out / "corpus.json")
+    if progress:
+        print(f"corpus: {len(records)} clips in {elapsed:.0f} s, {sum(skipped.values())} skipped "
+              f"{dict(skipped)} -> {out}")
+    return CorpusSummary(len(records), sum(skipped.values()), dict(skipped), elapsed, str(out))
