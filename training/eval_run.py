@@ -51,6 +51,10 @@ def run_evaluation(config: EvalConfig, progress: bool = True) -> dict:
     if config.report:
         out = Path(config.report)
         out.parent.mkdir(parents=True, exist_ok=True)
+        from .eval_plot import plot_per_tag
+        report["plots"] = [str(plot_per_tag(per_tag, f"{group} tags, {config.split} split "
+                                            f"({report['tracks']} tracks)", f"{out}-{group}.png"))
+                           for group, per_tag in report["per_tag"].items()]
         out.with_suffix(".json").write_text(json.dumps(report, indent=2))
         out.with_suffix(".md").write_text(markdown_report(report, config.k))
     return report
@@ -69,6 +73,8 @@ def markdown_report(report: dict, k: int = 10) -> str:
         m = lambda name: metrics[f"{group}/{name}"]  # noqa: E731
         lines.append(f"| {group} | {m('n_tags')} | {m('map'):.4f} | {m('random_map'):.4f} | "
                      f"{m(f'p@{k}'):.4f} | {m(f'random_p@{k}'):.4f} | {m('roc_auc'):.4f} |")
+    lines += [f"![per-tag AP, {g} tags]({Path(p).name})" for g, p in
+              zip(report["per_tag"], report.get("plots", []))]
     lines += ["", f"## Per tag (AP, P@{k}, positives)", "",
               f"| group | tag | AP | prevalence | P@{k} | positives |", "|---|---|---|---|---|---|"]
     for group, tags in report["per_tag"].items():
