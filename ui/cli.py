@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = commands.add_parser("demo", help="build the demo corpus, index it, serve the UI")
-    demo.add_argument("--tracks", type=int, default=300,
+    demo.add_argument("--tracks", type=int, default=600,
                       help="demo corpus size to render and index (default: %(default)s)")
     demo.add_argument("--no-ui", action="store_true", help="do everything but serve the UI")
     demo.add_argument("--host", default="127.0.0.1")

@@ -27,7 +27,7 @@ def _load_or_train_model(model_dir: str | None):
     return load_bundle(train(config, command=f"musicsearch demo (from {config_path})").bundle)
 
 
-def run_demo(tracks: int = 300, serve_ui: bool = True, host: str = "127.0.0.1",
+def run_demo(tracks: int = 600, serve_ui: bool = True, host: str = "127.0.0.1",
              port: int = 7860, model_dir: str | None = None) -> int:
     from index import index_tracks, open_store
     from retrieval.paths import default_corpus_dir
