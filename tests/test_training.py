@@ -106,3 +106,14 @@ def test_tiny_training_run_writes_a_loadable_bundle_and_resumes(tiny_audio, tmp_
     train(config, tmp_path / "run", resume=True, progress=False, log=messages.append)
     assert any("resumed from epoch 1" in m for m in messages)
     assert any(m.startswith("epoch 2:") for m in messages)
+
+
+def test_cosine_learning_rate_schedule():
+    from training.config import OptimConfig
+    from training.trainer import _learning_rate
+    optim = OptimConfig(lr=1e-3, epochs=2, steps_per_epoch=10)
+    rates = [_learning_rate(optim, step) for step in range(21)]
+    assert rates[0] == pytest.approx(1e-3) and rates[10] == pytest.approx(5e-4)
+    assert rates[20] == pytest.approx(0.0, abs=1e-12)
+    assert all(a >= b for a, b in zip(rates, rates[1:]))
+    assert _learning_rate(OptimConfig(lr=1e-3, cosine_decay=False), 50) == 1e-3

@@ -47,6 +47,7 @@ class OptimConfig:
     batch_size: int = 64
     steps_per_epoch: int = 100
     epochs: int = 20
+    cosine_decay: bool = True             # lr follows a cosine from `lr` to 0 over all steps
     max_minutes: float | None = None      # stop early (keeping the best epoch) past this
     seed: int = 0
     threads: int | None = None            # torch intra-op threads; default: all cores

@@ -9,6 +9,7 @@ validation split (macro MAP) and the best epoch is saved as a bundle.
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +52,15 @@ def _random_crops(mels: list[np.ndarray], tracks: np.ndarray, frames: int,
         start = rng.integers(0, mel.shape[1] - frames + 1)
         crops.append(mel[:, start:start + frames])
     return torch.from_numpy(np.stack(crops).astype(np.float32))
+
+
+def _learning_rate(optim, step: int) -> float:
+    """The lr at a global step; derived from the step alone so a resumed run continues
+    the same schedule without saving scheduler state."""
+    if not optim.cosine_decay:
+        return optim.lr
+    total = max(1, optim.epochs * optim.steps_per_epoch)
+    return 0.5 * optim.lr * (1.0 + math.cos(math.pi * min(step, total) / total))
 
 
 def _summary(metrics: dict) -> dict:
@@ -109,7 +119,10 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, resume: bool =
         losses = []
         bar = tqdm(range(config.optim.steps_per_epoch), desc=f"epoch {epoch}/{config.optim.epochs}",
                    disable=not progress, unit="step")
-        for _ in bar:
+        for step in bar:
+            for group in optimizer.param_groups:
+                group["lr"] = _learning_rate(config.optim,
+                                             (epoch - 1) * config.optim.steps_per_epoch + step)
             anchor_tags, positives = sampler.sample_anchors(rng, batch)
             song = F.normalize(model.audio_tower(_random_crops(train_data.mels, positives,
                                                                frames, rng)), dim=-1)
