@@ -54,6 +54,8 @@ def load_audio(path: str | Path, sample_rate: int, max_seconds: float | None = N
     path = Path(path)
     if not path.is_file():
         raise AudioDecodeError(f"audio file not found: {path}")
+    if path.stat().st_size == 0:  # libsndfile's message for this one is misleading
+        raise AudioDecodeError(f"cannot decode {path.name}: the file is empty")
     try:
         info = soundfile.info(str(path))
         frames = -1 if max_seconds is None else int(max_seconds * info.samplerate)

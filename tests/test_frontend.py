@@ -44,7 +44,7 @@ def test_log_mel_shape_and_chunks(tmp_path):
     assert short.shape == (1, 128, CONFIG.chunk_frames)
 
 
-@pytest.mark.parametrize("content", [b"", b"RIFF\x00\x00garbage" * 10, bytes(range(256)) * 40])
+@pytest.mark.parametrize("content", [b"RIFF\x00\x00garbage" * 10, bytes(range(256)) * 40])
 def test_corrupt_audio_raises_one_clear_error(tmp_path, content):
     path = tmp_path / "broken.wav"
     path.write_bytes(content)
@@ -67,3 +67,10 @@ def test_feature_cache_is_keyed_by_content_and_params(tmp_path):
     other = FeatureCache(tmp_path / "cache", FrontendConfig(n_mels=64))
     assert other.mel(first).shape[0] == 64                         # other params: a miss
     assert len(list((tmp_path / "cache").rglob("*.npy"))) == 2
+
+
+def test_empty_file_says_so(tmp_path):
+    path = tmp_path / "empty.mp3"
+    path.write_bytes(b"")
+    with pytest.raises(AudioDecodeError, match="empty.mp3: the file is empty"):
+        load_audio(path, 16000)

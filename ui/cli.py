@@ -157,8 +157,10 @@ def _print_results(result, elapsed: float) -> None:
     if not result.hits:
         print("no results")
     for rank, hit in enumerate(result.hits, start=1):
-        print(f"{rank:2d}. {hit.score:.3f}  {hit.title} — {hit.artist}  [{hit.track_id}]")
-        print(f"      tags: {', '.join(hit.tags)}")
+        byline = f" — {hit.artist}" if hit.artist else ""
+        print(f"{rank:2d}. {hit.score:.3f}  {hit.title}{byline}  [{hit.track_id}]")
+        if hit.tags:
+            print(f"      tags: {', '.join(hit.tags)}")
         print(f"      why: {hit.why}")
     print(f"({len(result.hits)} results in {elapsed * 1000:.0f} ms)")
 
