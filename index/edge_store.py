@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -107,7 +108,27 @@ class EdgeStore(QdrantStore):
             return str(fingerprint)
         # Metadata lost (or a crash between create and its write): every payload has it too.
         page, _ = self._open().scroll(ScrollRequest(limit=1, with_payload=True))
-        return str(page[0].payload.get("model_fingerprint")) if page and page[0].payload else None
+        fingerprint = (page[0].payload or {}).get("model_fingerprint") if page else None
+        return str(fingerprint) if fingerprint else None
+
+    def drop(self) -> None:
+        if self.exists():
+            try:
+                self._open()  # takes the WAL lock: never delete a shard another process uses
+            except StoreLocked:
+                raise
+            except StoreError:
+                pass  # unreadable (damaged) shard: deleting it is what a rebuild needs
+            self.close()
+            try:
+                shutil.rmtree(self.shard_dir)
+            except FileNotFoundError:
+                pass
+            except OSError as error:
+                raise StoreError(f"cannot delete the index at {self.shard_dir}: {error}") from None
+        elif self.shard_dir.is_dir():
+            shutil.rmtree(self.shard_dir, ignore_errors=True)  # a create that failed half-way
+        self.metadata_path.unlink(missing_ok=True)
 
     def close(self) -> None:
         if self._shard is not None:
@@ -127,6 +148,15 @@ class EdgeStore(QdrantStore):
         shard = self._open()
         shard.update(UpdateOperation.upsert_points([self._to_point(p) for p in points]))
         shard.flush()  # the WAL already survives a kill; flush keeps it short
+
+    def overwrite_payloads(self, payloads: list[dict]) -> None:
+        if not payloads:
+            return
+        shard = self._open()
+        for payload in payloads:
+            shard.update(UpdateOperation.overwrite_payload([point_id(payload["track_id"])],
+                                                           payload))
+        shard.flush()
 
     @staticmethod
     def _to_point(point: IndexPoint) -> Point:

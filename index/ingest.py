@@ -1,8 +1,14 @@
 """Ingestion: audio files → song vectors (+ chunk vectors) → a Qdrant collection.
 
 Resumable and idempotent: point ids derive from track ids, tracks already indexed with the
-same model are skipped, and each batch is durable once upserted, so an interrupted run
-keeps its work and a re-run finishes it. Unreadable files are listed, never fatal.
+same model and the same catalog fields (`payload_hash`) are skipped, and each batch is
+durable once upserted, so an interrupted run keeps its work and a re-run finishes it.
+Tracks whose catalog fields changed get their payload rewritten (re-encoded only if their
+audio path changed). Unreadable files are listed, never fatal.
+
+Track ids: a catalog's own `track_id`s; for a folder scan or a single audio file, the
+file's resolved absolute POSIX path (so two folders never collide, and indexing a parent
+folder later finds the same tracks).
 
 `encode_batch` is a pure function of (model, records, cache) → points, so the encoding
 step can run on a distributed engine (e.g. Ray Data `map_batches`) and feed `upsert`.
@@ -15,7 +21,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from retrieval.catalog import TrackRecord, read_catalog
+from retrieval.catalog import CatalogError, TrackRecord, read_catalog
 from retrieval.feature_cache import FeatureCache
 from retrieval.frontend import AUDIO_EXTENSIONS
 from retrieval.model import MusicSearchModel
@@ -38,15 +44,17 @@ class IndexFailure:
 
 @dataclass
 class IngestSummary:
-    indexed: int = 0
-    skipped_existing: int = 0
+    indexed: int = 0              # new tracks encoded and stored
+    updated: int = 0              # already indexed, catalog fields changed: payload rewritten
+    skipped_existing: int = 0     # already indexed with the same model and catalog fields
     failed: list[tuple[str, str]] = field(default_factory=list)   # (path, one-line reason)
     elapsed_s: float = 0.0
     collection: str = ""
     location: str = ""
 
     def to_dict(self) -> dict:
-        return {"indexed": self.indexed, "skipped_existing": self.skipped_existing,
+        return {"indexed": self.indexed, "updated": self.updated,
+                "skipped_existing": self.skipped_existing,
                 "failed": [list(f) for f in self.failed], "elapsed_s": round(self.elapsed_s, 3),
                 "collection": self.collection, "location": self.location}
 
@@ -56,8 +64,15 @@ def _one_line(error: BaseException) -> str:
     return text[0] if text else type(error).__name__
 
 
+def _file_record(path: Path) -> TrackRecord:
+    """One audio file as a track: track_id = resolved absolute POSIX path, title = stem."""
+    resolved = path.resolve()
+    return TrackRecord(track_id=resolved.as_posix(), path=str(resolved), title=path.stem)
+
+
 def scan_folder(folder: str | Path) -> list[TrackRecord]:
-    """Audio files under `folder` (recursive, sorted): track_id = relative path, title = stem."""
+    """Audio files under `folder` (recursive, sorted): track_id = the file's resolved
+    absolute POSIX path (the same whichever folder was given), title = stem."""
     folder = Path(folder).resolve()
     records = []
     for path in sorted(folder.rglob("*")):
@@ -65,13 +80,23 @@ def scan_folder(folder: str | Path) -> list[TrackRecord]:
         if any(part.startswith(".") for part in relative.parts):
             continue  # hidden files and folders (.DS_Store, .git, …) are not music
         if path.suffix.lower() in AUDIO_EXTENSIONS and path.is_file():
-            records.append(TrackRecord(track_id=relative.as_posix(), path=str(path),
-                                       title=path.stem))
+            records.append(_file_record(path))
     return records
 
 
+def _read_catalog(path: Path) -> list[TrackRecord]:
+    try:
+        return read_catalog(path)
+    except UnicodeDecodeError:
+        raise CatalogError(
+            f"{path}: neither a catalog (UTF-8 JSONL) nor an audio file "
+            f"({', '.join(AUDIO_EXTENSIONS)})") from None
+
+
 def collect_tracks(source: str | Path, catalog: str | Path | None = None) -> list[TrackRecord]:
-    """The tracks to index, from a folder, a catalog JSONL, or a folder plus a catalog.
+    """The tracks to index, from a folder, a single audio file, a catalog JSONL, or a folder
+    plus a catalog. A file that is neither audio (by extension) nor a readable catalog
+    raises CatalogError.
 
     With a folder and a catalog, relative catalog paths that do not exist beside the
     catalog file are looked up in the folder instead. Duplicate track ids keep the first.
@@ -79,13 +104,15 @@ def collect_tracks(source: str | Path, catalog: str | Path | None = None) -> lis
     source = Path(source).expanduser()
     if not source.exists():
         raise FileNotFoundError(f"nothing to index: {source} does not exist")
-    if catalog is None and source.is_file():
-        records = read_catalog(source)
+    if catalog is None and source.is_file() and source.suffix.lower() in AUDIO_EXTENSIONS:
+        records = [_file_record(source)]
+    elif catalog is None and source.is_file():
+        records = _read_catalog(source)
     elif catalog is None:
         records = scan_folder(source)
     else:
         catalog = Path(catalog).expanduser()
-        records = read_catalog(catalog)
+        records = _read_catalog(catalog)
         base = catalog.resolve().parent
         for record in records:
             path = Path(record.path)
@@ -147,13 +174,28 @@ def index_tracks(model: MusicSearchModel, source: str | Path, store: QdrantStore
             f"{indexed_with}, not {fingerprint}; use another --collection, or the model the "
             "index was built with")
     summary = IngestSummary(collection=store.collection, location=store.location)
-    existing = store.existing_track_ids(r.track_id for r in records)
-    todo = [r for r in records if r.track_id not in existing]
-    summary.skipped_existing = len(records) - len(todo)
+    existing = store.existing_payloads(r.track_id for r in records)
+    todo: list[TrackRecord] = []          # to encode: new, or catalog changed with the path
+    refresh: list[dict] = []              # catalog changed, same audio path: payload only
+    for record in records:
+        stored = existing.get(record.track_id)
+        if stored is None:
+            todo.append(record)
+            continue
+        payload = build_payload(record, fingerprint)
+        if stored.get("payload_hash") == payload["payload_hash"]:
+            summary.skipped_existing += 1
+        elif stored.get("path") == payload["path"]:
+            refresh.append(payload)
+        else:
+            todo.append(record)           # another file now: its vectors must change too
+    store.overwrite_payloads(refresh)
+    summary.updated = len(refresh)
 
     cache = FeatureCache(cache_dir if cache_dir is not None else default_cache_dir(),
                          model.config.frontend)
-    bar = tqdm(total=len(records), initial=summary.skipped_existing, unit="track",
+    bar = tqdm(total=len(records), initial=summary.skipped_existing + summary.updated,
+               unit="track",
                desc=f"indexing into {store.collection}", disable=not progress,
                dynamic_ncols=True)
     try:
@@ -161,7 +203,9 @@ def index_tracks(model: MusicSearchModel, source: str | Path, store: QdrantStore
             results = encode_batch(model, todo[start:start + batch_size], cache)
             points = [r for r in results if isinstance(r, IndexPoint)]
             store.upsert(points)  # durable per batch: an interrupted run keeps this
-            summary.indexed += len(points)
+            replaced = sum(1 for p in points if p.track_id in existing)
+            summary.updated += replaced
+            summary.indexed += len(points) - replaced
             summary.failed += [(f.path, f.reason) for f in results
                                if isinstance(f, IndexFailure)]
             bar.update(len(results))

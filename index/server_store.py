@@ -26,6 +26,10 @@ class ClientStore(QdrantStore):
     """A collection reached through `qdrant_client.QdrantClient`.
 
     `location`: `http(s)://host:port` for a server, ":memory:", or a folder (local mode).
+
+    The folder (local-mode) branch is for tests and back-end congruence checks only:
+    `open_store` routes every folder to `EdgeStore`, the embedded default, so users never
+    get this branch (qdrant-client's local mode is meant for testing).
     """
 
     def __init__(self, location: str, collection: str, api_key: str | None = None,
@@ -37,7 +41,7 @@ class ClientStore(QdrantStore):
                 self.client = QdrantClient(url=location, api_key=api_key, timeout=timeout)
             elif location == ":memory:":
                 self.client = QdrantClient(location=":memory:")
-            else:
+            else:  # local mode on a folder: tests/congruence only, see the class docstring
                 self.client = QdrantClient(path=location)
         except RuntimeError as error:  # local mode: the folder's lock is held elsewhere
             if "already accessed" in str(error):
@@ -79,7 +83,12 @@ class ClientStore(QdrantStore):
         if fingerprint:
             return str(fingerprint)
         page, _ = self.client.scroll(self.collection, limit=1, with_payload=True)
-        return str(page[0].payload.get("model_fingerprint")) if page and page[0].payload else None
+        fingerprint = (page[0].payload or {}).get("model_fingerprint") if page else None
+        return str(fingerprint) if fingerprint else None
+
+    def drop(self) -> None:
+        if self.exists():  # the collection metadata (fingerprint) goes with the collection
+            self.client.delete_collection(self.collection)
 
     def close(self) -> None:
         if not self._closed:
@@ -97,6 +106,13 @@ class ClientStore(QdrantStore):
                 vector[CHUNKS] = np.asarray(point.chunks, dtype=np.float32).tolist()
             structs.append(models.PointStruct(id=point.id, vector=vector, payload=point.payload))
         self.client.upsert(self.collection, points=structs, wait=True)  # durable on return
+
+    def overwrite_payloads(self, payloads: list[dict]) -> None:
+        if not payloads:
+            return
+        operations = [models.OverwritePayloadOperation(overwrite_payload=models.SetPayload(
+            payload=payload, points=[point_id(payload["track_id"])])) for payload in payloads]
+        self.client.batch_update_points(self.collection, operations, wait=True)
 
     # ---- reads ---------------------------------------------------------------------------
     def _retrieve_payloads(self, ids: list[str]) -> list[dict]:

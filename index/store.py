@@ -1,8 +1,8 @@
 """The vector-store interface shared by the Qdrant back ends, and `open_store`, the factory.
 
 `QdrantStore` satisfies `retrieval.search.VectorStore` (search, get_vector,
-model_fingerprint, count) and adds what ingestion and the UI need (create, upsert,
-existing_track_ids, iter_payloads). Back ends:
+model_fingerprint, count) and adds what ingestion and the UI need (create, drop, upsert,
+overwrite_payloads, existing_payloads, existing_track_ids, iter_payloads). Back ends:
 
 - `EdgeStore` (index/edge_store.py): the embedded default, the Qdrant engine in process
   (`qdrant-edge-py`); one shard folder per collection, no server.
@@ -64,8 +64,9 @@ def check_collection_name(name: str) -> str:
 class QdrantStore(ABC):
     """A Qdrant collection of songs: named vector `music` (+ optional multivector `chunks`).
 
-    Point ids are `points.point_id(track_id)`; every payload holds `track_id` and
-    `model_fingerprint`. Stores are context managers; `close()` releases locks.
+    Point ids are `points.point_id(track_id)`; every payload holds `track_id`,
+    `model_fingerprint` and (since payload hashing) `payload_hash`. Stores are context
+    managers; `close()` releases locks.
     """
 
     collection: str
@@ -83,6 +84,11 @@ class QdrantStore(ABC):
         Raises StoreError if it already exists."""
 
     @abstractmethod
+    def drop(self) -> None:
+        """Delete the collection, its points and its metadata; nothing if it does not exist.
+        The store stays usable: `create()` makes the collection again."""
+
+    @abstractmethod
     def model_fingerprint(self) -> str | None:
         """Fingerprint of the model the collection was built with; None if unknown/missing."""
 
@@ -90,6 +96,11 @@ class QdrantStore(ABC):
     @abstractmethod
     def upsert(self, points: list[IndexPoint]) -> None:
         """Insert or overwrite points (idempotent: ids derive from track ids); durable on return."""
+
+    @abstractmethod
+    def overwrite_payloads(self, payloads: list[dict]) -> None:
+        """Replace the whole payload of existing points, vectors untouched; the point of each
+        payload is `point_id(payload["track_id"])`. Durable on return."""
 
     # ---- reads ---------------------------------------------------------------------------
     @abstractmethod
@@ -122,21 +133,30 @@ class QdrantStore(ABC):
         """Build the ANN index now where the back end needs to be told; default: nothing."""
 
     # ---- shared helpers ------------------------------------------------------------------
-    def existing_track_ids(self, track_ids: Iterable[str], batch_size: int = 256) -> set[str]:
-        """Those of `track_ids` already indexed with the collection's model fingerprint."""
+    def existing_payloads(self, track_ids: Iterable[str], batch_size: int = 256) -> dict[str, dict]:
+        """Stored payloads, by track id, of those of `track_ids` already indexed with the
+        collection's model fingerprint."""
         from .points import point_id  # local: keeps the import graph flat
 
         if not self.exists():
-            return set()
+            return {}
         wanted = self.model_fingerprint()
         ids = list(dict.fromkeys(str(t) for t in track_ids))
-        found: set[str] = set()
+        asked = set(ids)
+        found: dict[str, dict] = {}
         for start in range(0, len(ids), batch_size):
             batch = ids[start:start + batch_size]
             for payload in self._retrieve_payloads([point_id(t) for t in batch]):
-                if wanted is None or payload.get("model_fingerprint") == wanted:
-                    found.add(str(payload.get("track_id")))
-        return found & set(ids)
+                track_id = str(payload.get("track_id"))
+                if track_id in asked and (wanted is None
+                                          or payload.get("model_fingerprint") == wanted):
+                    found[track_id] = dict(payload)
+        return found
+
+    def existing_track_ids(self, track_ids: Iterable[str], batch_size: int = 256) -> set[str]:
+        """Those of `track_ids` already indexed with the collection's model fingerprint
+        (whether or not their catalog fields are current: see `payload_hash`)."""
+        return set(self.existing_payloads(track_ids, batch_size))
 
     def __enter__(self) -> "QdrantStore":
         return self

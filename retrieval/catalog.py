@@ -37,7 +37,12 @@ class TrackRecord:
         known = {f for f in cls.__dataclass_fields__}
         record = cls(**{k: v for k, v in data.items() if k in known})
         record.track_id = str(record.track_id)
+        if not isinstance(record.tags or [], list):
+            raise CatalogError(f"track {record.track_id}: 'tags' must be a list of strings")
         record.tags = [str(t) for t in (record.tags or [])]
+        if record.split not in SPLITS:
+            raise CatalogError(f"track {record.track_id}: split {record.split!r} is not one of "
+                               f"{', '.join(SPLITS)}")
         return record
 
     def to_dict(self) -> dict:
@@ -53,9 +58,16 @@ class Playlist:
     kind: str = ""
 
 
+def _lines(handle, path: Path) -> Iterator[str]:
+    try:
+        yield from handle
+    except UnicodeDecodeError:
+        raise CatalogError(f"{path}: not a UTF-8 text file (a catalog is JSON lines)") from None
+
+
 def _read_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
+    with open(path, encoding="utf-8", errors="strict") as handle:
+        for number, line in enumerate(_lines(handle, path), start=1):
             if not line.strip():
                 continue
             try:
@@ -91,8 +103,14 @@ def read_playlists(path: str | Path) -> list[Playlist]:
     path = Path(path)
     if not path.is_file():
         raise CatalogError(f"playlists not found: {path}")
-    return [Playlist(str(d["playlist_id"]), [str(t) for t in d["tracks"]], d.get("kind", ""))
-            for _, d in _read_jsonl(path)]
+    playlists = []
+    for number, data in _read_jsonl(path):
+        if "playlist_id" not in data or not isinstance(data.get("tracks"), list):
+            raise CatalogError(f"{path}:{number}: a playlist needs 'playlist_id' and a "
+                               "'tracks' list")
+        playlists.append(Playlist(str(data["playlist_id"]), [str(t) for t in data["tracks"]],
+                                  data.get("kind", "")))
+    return playlists
 
 
 def write_playlists(playlists: Iterable[Playlist], path: str | Path) -> None:

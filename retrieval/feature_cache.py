@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -45,9 +46,11 @@ class FeatureCache:
                 return np.load(cached).astype(np.float32)
             except (ValueError, OSError):
                 cached.unlink(missing_ok=True)  # a torn write: recompute
-        mel = audio_to_mel(audio_path, self.config)
+        mel = audio_to_mel(audio_path, self.config).astype(np.float16)
         cached.parent.mkdir(parents=True, exist_ok=True)
-        temporary = cached.with_suffix(f".{os.getpid()}.tmp.npy")
-        np.save(temporary, mel.astype(np.float16))
+        # A unique temporary name: threads or processes may compute the same file at once.
+        handle, temporary = tempfile.mkstemp(dir=cached.parent, suffix=".tmp.npy")
+        with os.fdopen(handle, "wb") as stream:
+            np.save(stream, mel)
         os.replace(temporary, cached)  # atomic: concurrent readers never see half a file
-        return mel
+        return mel.astype(np.float32)  # the same values a cache hit returns

@@ -101,8 +101,7 @@ class MusicSearchModel(nn.Module):
         normalised mean (Won's multi-tag retrieval). Raises QueryError if nothing is known.
         """
         parsed = self.parse(text)
-        terms = [t for t in parsed.terms if self.phrase_vector(t) is not None]
-        vector = l2_normalize(self.encode_words(terms).mean(axis=0))
+        vector = l2_normalize(self.encode_words(parsed.terms).mean(axis=0))
         return vector.astype(np.float32), parsed
 
     # ---- audio side ------------------------------------------------------------------

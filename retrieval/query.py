@@ -56,7 +56,7 @@ def parse_query(text: str, known_tags: set[str], has_word) -> ParsedQuery:
         else:
             word = tokens[position]
             position += 1
-            if word in STOP_WORDS:
+            if word in STOP_WORDS and word not in known_tags:
                 continue
             (parsed.terms if (word in known_tags or has_word(word)) else parsed.unknown).append(word)
     if not parsed.terms:

@@ -86,33 +86,46 @@ class Searcher:
         """Rank indexed tracks against the normalised sum of every query part given."""
         if k < 1:
             raise QueryError("k must be at least 1")
-        parts, query, notes, terms = [], {}, [], []
+        parts: dict[str, np.ndarray] = {}      # a label for the explanation → unit vector
+        query, notes, terms = {}, [], []
         if text is not None and (text.strip() or (audio is None and track_id is None)):
             vector, parsed = self.model.encode_text(text)
-            parts.append(vector)
             terms = parsed.terms
+            parts[f"'{' '.join(terms)}'"] = vector
             query.update(text=text, terms=parsed.terms)
             if parsed.unknown:
                 notes.append(f"ignored unknown words: {', '.join(parsed.unknown)}")
         if audio is not None:
-            parts.append(self.model.encode_audio(audio))
+            parts[f"sounds like {Path(audio).name}"] = self.model.encode_audio(audio)
             query["audio"] = str(audio)
         if track_id is not None:
             vector = self.store.get_vector(track_id)
             if vector is None:
                 raise TrackNotFound(track_id)
-            parts.append(l2_normalize(np.asarray(vector, dtype=np.float32)))
+            parts[f"sounds like track {track_id}"] = l2_normalize(np.asarray(vector, np.float32))
             query["track_id"] = track_id
         if not parts:
             raise QueryError("empty query: give text, an audio file or a track id")
-        combined = l2_normalize(np.sum(parts, axis=0)).astype(np.float32)
+        combined = l2_normalize(np.sum(list(parts.values()), axis=0)).astype(np.float32)
         exclude = [track_id] if track_id is not None else None
         stored = self.store.search(combined, k, exclude_track_ids=exclude)
-        hits = [self._hit(h, terms, query) for h in stored]
+        hits = [self._hit(h, terms, self._part_similarities(h, parts)) for h in stored]
         return SearchResult(query=query, hits=hits, notes=notes)
 
+    def _part_similarities(self, stored: StoredHit, parts: dict[str, np.ndarray]) -> dict:
+        """Each query part's own cosine with a hit, when the score mixes several parts or
+        compares audio (for one text part the hit's score already is that cosine)."""
+        if len(parts) == 1:
+            label = next(iter(parts))
+            return {} if label.startswith("'") else {label: stored.score}
+        vector = self.store.get_vector(stored.track_id)
+        if vector is None:
+            return {}
+        vector = l2_normalize(np.asarray(vector, np.float32))
+        return {label: float(part @ vector) for label, part in parts.items()}
+
     @staticmethod
-    def _hit(stored: StoredHit, terms: list[str], query: dict) -> Hit:
+    def _hit(stored: StoredHit, terms: list[str], similarities: dict[str, float]) -> Hit:
         payload = stored.payload or {}
         tags = list(payload.get("tags", []))
         reasons = []
@@ -120,10 +133,7 @@ class Searcher:
             shared = [t for t in tags if t in terms or any(w in terms for w in t.split())]
             reasons.append(f"tags matching the query: {', '.join(shared)}" if shared
                            else f"close to '{' '.join(terms)}' in the joint space")
-        if "audio" in query:
-            reasons.append(f"sounds like {Path(query['audio']).name}")
-        if "track_id" in query:
-            reasons.append(f"sounds like track {query['track_id']}")
+        reasons += [f"{label}: {value:.2f}" for label, value in similarities.items()]
         return Hit(track_id=stored.track_id, score=round(float(stored.score), 4),
                    title=payload.get("title", ""), artist=payload.get("artist", ""),
                    path=payload.get("path", ""), tags=tags, why="; ".join(reasons))

@@ -34,7 +34,7 @@ def test_reindex_adds_nothing(indexed, tiny_audio, capsys):
     folder, _ = tiny_audio
     capsys.readouterr()
     assert main(["index", str(folder / "catalog.jsonl"), *indexed]) == 0
-    assert "indexed 0 new track(s), 8 already indexed" in capsys.readouterr().out
+    assert "indexed 0 new track(s), 0 updated, 8 already indexed" in capsys.readouterr().out
 
 
 def test_search_by_audio_and_track(indexed, tiny_audio, capsys):
@@ -60,16 +60,21 @@ def test_user_errors_are_one_line(indexed, capsys, argv, message):
     assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 
-def test_missing_index_and_bad_audio(tiny_bundle, tmp_path, capsys):
+def test_missing_index(tiny_bundle, tmp_path, capsys):
     common = ["--qdrant", str(tmp_path / "empty"), "--model", str(tiny_bundle)]
     assert main(["search", "piano", *common]) == 2
     assert "musicsearch index" in capsys.readouterr().err
+    assert main(["ui", "--collection", "typo", *common]) == 2     # no empty app is served
+    assert "no index 'typo'" in capsys.readouterr().err
+
+
+def test_corrupt_audio_query(indexed, tmp_path, capsys):
     broken = tmp_path / "broken.wav"
     broken.write_bytes(b"RIFF not really audio")
-    folder = tmp_path / "q"
-    assert main(["search", "--audio", str(broken), "--qdrant", str(folder), "--model",
-                 str(tiny_bundle)]) == 2
-    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    capsys.readouterr()
+    assert main(["search", "--audio", str(broken), *indexed]) == 2
+    err = capsys.readouterr().err
+    assert "cannot decode broken.wav" in err and len(err.strip().splitlines()) == 1
 
 
 def test_bad_config_is_one_line(tmp_path, capsys):

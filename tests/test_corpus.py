@@ -149,3 +149,81 @@ def test_small_real_build(tmp_path):
     stamp = (out / "catalog.jsonl").stat().st_mtime_ns
     again = build_corpus(out, n_tracks=12, seed=0, workers=2, progress=False)
     assert again.n_tracks == 12 and (out / "catalog.jsonl").stat().st_mtime_ns == stamp
+
+
+def test_bad_arguments_fail_before_any_work(tmp_path):
+    from training.config import ConfigError
+    out = tmp_path / "corpus"
+    for n in (0, -3):
+        with pytest.raises(ConfigError, match="number of tracks"):
+            build_corpus(out, n_tracks=n, progress=False)
+    with pytest.raises(ConfigError, match="no such file"):
+        build_corpus(out, n_tracks=4, soundfont=tmp_path / "missing.sf2", progress=False)
+    fake = tmp_path / "fake.sf2"
+    fake.write_bytes(b"RIFF\x04\x00\x00\x00WAVEjunk")
+    with pytest.raises(ConfigError, match="not a SoundFont"):
+        build_corpus(out, n_tracks=4, soundfont=fake, progress=False)
+    with pytest.raises(ConfigError):
+        build_corpus(out, n_tracks=4, soundfont=tmp_path, progress=False)  # a folder
+    assert not out.exists()
+
+
+def test_parts_key_tracks_clip_shaping_settings():
+    from training.corpus.builder import _parts_key, _settings
+    from pathlib import Path
+    base = _settings(8, 0, 25.0, Path("a.sf2"), "aa")
+    assert _parts_key(base) == _parts_key(_settings(20, 0, 25.0, Path("a.sf2"), "aa"))
+    for other in (_settings(8, 1, 25.0, Path("a.sf2"), "aa"), _settings(8, 0, 20.0, Path("a.sf2"), "aa"),
+                  _settings(8, 0, 25.0, Path("a.sf2"), "bb")):
+        assert _parts_key(other) != _parts_key(base)
+
+
+def test_rebuild_with_other_settings_rerenders_and_resumes_torn_parts(tmp_path):
+    from retrieval.catalog import read_catalog
+    out = tmp_path / "corpus"
+    build_corpus(out, n_tracks=4, seed=0, clip_seconds=20.0, workers=1, progress=False)
+    first = {r.track_id: r for r in read_catalog(out / "catalog.jsonl")}
+    assert len(first) == 4 and all(abs(r.duration - 20.0) < 0.05 for r in first.values())
+    stamps = {t: (out / "audio" / f"{t}.wav").stat().st_mtime_ns for t in first}
+
+    # Same folder, another clip length: every clip is rendered again, none reused.
+    build_corpus(out, n_tracks=4, seed=0, clip_seconds=22.0, workers=1, progress=False)
+    second = {r.track_id: r for r in read_catalog(out / "catalog.jsonl")}
+    assert len(second) == 4 and len(set(second) & set(first)) >= 3
+    for track_id, record in second.items():
+        audio, rate = soundfile.read(record.path)
+        assert abs(len(audio) / rate - 22.0) < 0.05 and abs(record.duration - 22.0) < 0.05
+        if track_id in stamps:
+            assert (out / "audio" / f"{track_id}.wav").stat().st_mtime_ns != stamps[track_id]
+    info = json.loads((out / "corpus.json").read_text())
+    assert info["clip_seconds"] == 22.0 and info["n_tracks"] == 4
+    wavs = {p.stem for p in (out / "audio").glob("*.wav")}
+    assert set(second) <= wavs
+
+    # Interrupted resume: a torn part file is re-rendered; intact parts are reused.
+    (out / "corpus.json").unlink()
+    torn, kept = sorted(second)[:2]
+    part = out / ".parts" / f"{torn}.json"
+    part.write_text(part.read_text()[:40])
+    stamps = {t: (out / "audio" / f"{t}.wav").stat().st_mtime_ns for t in (torn, kept)}
+    build_corpus(out, n_tracks=4, seed=0, clip_seconds=22.0, workers=1, progress=False)
+    assert json.loads(part.read_text())["track_id"] == torn
+    assert (out / "audio" / f"{torn}.wav").stat().st_mtime_ns != stamps[torn]
+    assert (out / "audio" / f"{kept}.wav").stat().st_mtime_ns == stamps[kept]
+    assert len(read_catalog(out / "catalog.jsonl")) == 4
+    assert not list((out / ".parts").glob("*.tmp")) and not list((out / ".parts").glob(".*"))
+
+
+def test_zero_rendered_clips_is_an_error(tmp_path, monkeypatch):
+    from training.config import ConfigError
+    from training.corpus import builder
+
+    def fail_all(job):
+        return [{"track_id": t, "ok": False, "cause": "render_error"} for t in job[0].track_ids]
+
+    monkeypatch.setattr(builder, "process_source", fail_all)
+    out = tmp_path / "corpus"
+    with pytest.raises(ConfigError, match="no clips could be rendered.*render_error"):
+        build_corpus(out, n_tracks=4, workers=1, progress=False)
+    assert not (out / "corpus.json").exists() and not (out / "catalog.jsonl").exists()
+    assert not list((out / ".parts").glob("*.json"))

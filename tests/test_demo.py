@@ -12,11 +12,11 @@ def test_demo_end_to_end_and_idempotent(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("MUSICSEARCH_HOME", str(tmp_path))
     assert main(["demo", "--tracks", "12", "--no-ui"]) == 0
     first = capsys.readouterr().out
-    assert "12 indexed, 0 already there, 0 unreadable; 12 tracks searchable" in first
+    assert "12 indexed, 0 updated, 0 already there, 0 unreadable; 12 tracks searchable" in first
     assert "ready in" in first
 
     assert main(["demo", "--tracks", "12", "--no-ui"]) == 0
-    assert "0 indexed, 12 already there" in capsys.readouterr().out
+    assert "0 indexed, 0 updated, 12 already there" in capsys.readouterr().out
 
     assert main(["search", "fiddle reel", "--collection", "demo", "--k", "5", "--json"]) == 0
     results = json.loads(capsys.readouterr().out)["results"]

@@ -6,13 +6,15 @@ import shutil
 
 import numpy as np
 import pytest
+from qdrant_client import models
 
 from index import IndexNotFound, IngestSummary, index_tracks, open_store, point_id
 from index.edge_store import EdgeStore
 from index.ingest import collect_tracks
-from index.points import IndexPoint
+from index.points import IndexPoint, payload_hash
 from index.server_store import ClientStore
-from index.store import StoreLocked
+from index.store import MUSIC, StoreLocked
+from retrieval.catalog import CatalogError, read_catalog, write_catalog
 from retrieval.search import FingerprintMismatch, Searcher
 
 
@@ -105,11 +107,89 @@ def test_folder_without_catalog_skips_bad_files(tiny_model, tiny_audio, store, f
     assert set(failed) == {str(music / "corrupt.wav"), str(music / "sub" / "empty.flac")}
     assert all(reason and "\n" not in reason for reason in failed.values())
     payloads = {p["track_id"]: p for p in store.iter_payloads()}
-    assert set(payloads) == {"a.wav", "sub/b.FLAC"}
-    assert payloads["sub/b.FLAC"]["title"] == "b"
+    a, b = (music / "a.wav").resolve().as_posix(), (music / "sub" / "b.FLAC").resolve().as_posix()
+    assert set(payloads) == {a, b}  # track ids: resolved absolute POSIX paths
+    assert payloads[b]["title"] == "b"
+    assert payloads[b]["path"] == str(music.resolve() / "sub" / "b.FLAC")
     # Failed files are retried (they may have been fixed); good ones are not re-encoded.
     again = _index(tiny_model, music, store, feature_cache)
-    assert (again.indexed, again.skipped_existing, len(again.failed)) == (0, 2, 2)
+    assert (again.indexed, again.updated, again.skipped_existing, len(again.failed)) == \
+        (0, 0, 2, 2)
+    # The parent folder later, or a subfolder: the same tracks, not duplicates.
+    parent = _index(tiny_model, tmp_path, store, feature_cache)
+    assert (parent.indexed, parent.skipped_existing) == (0, 2) and store.count() == 2
+    assert _index(tiny_model, music / "sub", store, feature_cache).skipped_existing == 1
+
+
+def test_same_file_name_in_two_folders(tiny_model, tiny_audio, store, feature_cache, tmp_path):
+    folder, _ = tiny_audio
+    for name, clip in (("A", "clip0.wav"), ("B", "clip1.wav")):
+        (tmp_path / name).mkdir()
+        shutil.copy(folder / "audio" / clip, tmp_path / name / "x.wav")
+    first = _index(tiny_model, tmp_path / "A", store, feature_cache)
+    second = _index(tiny_model, tmp_path / "B", store, feature_cache)
+    assert (first.indexed, second.indexed, second.skipped_existing) == (1, 1, 0)
+    assert store.count() == 2
+    assert {p["path"] for p in store.iter_payloads()} == \
+        {str((tmp_path / n / "x.wav").resolve()) for n in "AB"}
+
+
+def test_single_audio_file_and_non_catalog_file(tiny_model, tiny_audio, store, feature_cache,
+                                                tmp_path):
+    folder, _ = tiny_audio
+    song = tmp_path / "song.wav"
+    shutil.copy(folder / "audio" / "clip2.wav", song)
+    [record] = collect_tracks(song)
+    assert record.track_id == song.resolve().as_posix() and record.title == "song"
+    summary = _index(tiny_model, song, store, feature_cache)
+    assert (summary.indexed, summary.failed) == (1, [])
+    assert store.existing_track_ids([song.resolve().as_posix()]) == {song.resolve().as_posix()}
+    binary = tmp_path / "cover.jpg"
+    binary.write_bytes(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\xfe\xfa")
+    with pytest.raises(CatalogError) as caught:
+        collect_tracks(binary)
+    assert "\n" not in str(caught.value) and str(binary) in str(caught.value)
+    with pytest.raises(CatalogError):
+        collect_tracks(tmp_path, catalog=binary)
+
+
+@pytest.mark.parametrize("kind", ["edge", "client"])
+def test_catalog_edit_updates_the_payload(tiny_model, tiny_audio, feature_cache, tmp_path, kind):
+    folder, _ = tiny_audio
+    records = read_catalog(folder / "catalog.jsonl")  # absolute paths
+    catalog = tmp_path / "catalog.jsonl"
+    write_catalog(records, catalog)
+    store = (open_store(str(tmp_path / "qdrant"), "music") if kind == "edge"
+             else ClientStore(":memory:", "music"))
+    try:
+        first = _index(tiny_model, catalog, store, feature_cache)
+        assert (first.indexed, first.updated, first.skipped_existing) == (8, 0, 0)
+        stored = {p["track_id"]: p for p in store.iter_payloads()}
+        assert stored["t1"]["payload_hash"] == payload_hash(stored["t1"])
+        before = store.get_vector("t1")
+
+        records[1].tags = ["edited", "tags"]
+        write_catalog(records, catalog)
+        edited = _index(tiny_model, catalog, store, feature_cache)
+        assert (edited.indexed, edited.updated, edited.skipped_existing) == (0, 1, 7)
+        assert edited.to_dict()["updated"] == 1
+        stored = {p["track_id"]: p for p in store.iter_payloads()}
+        assert stored["t1"]["tags"] == ["edited", "tags"] and stored["t1"]["title"] == "Clip 1"
+        assert stored["t1"]["model_fingerprint"] == tiny_model.fingerprint
+        assert stored["t1"]["payload_hash"] == payload_hash(stored["t1"])
+        np.testing.assert_array_equal(store.get_vector("t1"), before)  # vectors untouched
+        assert store.get_vector("t1", using="chunks") is not None
+        assert store.count() == 8
+        assert _index(tiny_model, catalog, store, feature_cache).skipped_existing == 8
+
+        # Same track id, another audio file: re-encoded, still counted as an update.
+        records[1].path = records[2].path
+        write_catalog(records, catalog)
+        moved = _index(tiny_model, catalog, store, feature_cache)
+        assert (moved.indexed, moved.updated, moved.skipped_existing) == (0, 1, 7)
+        np.testing.assert_allclose(store.get_vector("t1"), store.get_vector("t2"), atol=1e-6)
+    finally:
+        store.close()
 
 
 def test_folder_plus_catalog(tiny_model, tiny_audio, store, feature_cache):
@@ -198,6 +278,64 @@ def test_open_store_locations(tmp_path, monkeypatch):
     assert isinstance(open_store(":memory:"), ClientStore)
     with pytest.raises(Exception, match="invalid collection name"):
         open_store(str(tmp_path), collection="../escape")
+
+
+@pytest.mark.parametrize("kind", ["edge", "client"])
+def test_drop(tmp_path, kind):
+    store = (EdgeStore(tmp_path, "music") if kind == "edge" else ClientStore(":memory:", "music"))
+    try:
+        store.drop()  # missing: nothing to do
+        store.create(24, "fp")
+        store.upsert(_random_points(5, 24, seed=4))
+        assert store.count() == 5 and store.model_fingerprint() == "fp"
+        store.drop()
+        assert not store.exists() and store.count() == 0 and store.model_fingerprint() is None
+        if kind == "edge":
+            assert not store.shard_dir.exists() and not store.metadata_path.exists()
+        store.drop()
+        store.create(24, "fp2")  # usable again: the demo rebuilds its collection this way
+        assert store.count() == 0 and store.model_fingerprint() == "fp2"
+    finally:
+        store.close()
+    if kind == "edge":
+        reopened = EdgeStore(tmp_path, "music")
+        assert reopened.model_fingerprint() == "fp2"
+        reopened.close()
+
+
+def test_drop_refuses_a_shard_in_use(tmp_path):
+    first = EdgeStore(tmp_path, "music")
+    first.create(4, "fp")
+    second = EdgeStore(tmp_path, "music")
+    try:
+        with pytest.raises(StoreLocked):
+            second.drop()
+        assert first.count() == 0 and first.shard_dir.is_dir()
+    finally:
+        first.close()
+        second.close()
+
+
+@pytest.mark.parametrize("kind", ["edge", "client"])
+def test_fingerprint_fallback_without_the_key_is_none(tmp_path, kind):
+    point = IndexPoint("a", np.ones(4, dtype=np.float32) / 2, None, {"track_id": "a"})
+    if kind == "edge":
+        store = EdgeStore(tmp_path, "music")
+        store.create(4, "fp", chunks=False)
+        store.metadata_path.unlink()  # metadata lost: the payload fallback is used
+    else:
+        store = ClientStore(":memory:", "music")  # a collection made without metadata
+        store.client.create_collection("music", vectors_config={MUSIC: models.VectorParams(
+            size=4, distance=models.Distance.COSINE)})
+    try:
+        assert store.model_fingerprint() is None  # empty collection
+        store.upsert([point])
+        assert store.model_fingerprint() is None  # not the string "None"
+        store.upsert([IndexPoint("a", point.music, None, {"track_id": "a",
+                                                            "model_fingerprint": "fp"})])
+        assert store.model_fingerprint() == "fp"
+    finally:
+        store.close()
 
 
 def test_second_open_of_a_shard_is_a_clear_error(tmp_path):

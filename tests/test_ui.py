@@ -105,7 +105,13 @@ def test_text_and_audio_combine(indexed):
     searcher, folder, records = indexed
     status, rows = run_search(searcher, "sad piano", str(folder / records[0].path), 3)
     assert len(rows) == 3 and "sad piano" in status and "sounds like" in status
-    assert "sounds like clip0" in rows[0].why
+    # each hit explains itself: its own cosine with the text part and with the clip
+    import re
+    clip_similarity = [float(re.search(r"sounds like clip0\.wav: (-?[0-9.]+)", r.why).group(1))
+                       for r in rows]
+    assert all("'sad piano': " in r.why for r in rows)
+    assert clip_similarity[0] == pytest.approx(1.0, abs=0.01)
+    assert all(-1.0 <= s <= 1.0 for s in clip_similarity)
 
 
 def test_more_like_this_by_track_id(indexed):

@@ -14,7 +14,7 @@ import yaml
 
 from retrieval.frontend import FrontendConfig
 from retrieval.towers import AudioTowerConfig, WordTowerConfig
-from retrieval.word_vectors import WordVectorsConfig
+from retrieval.word_vectors import GLOVE_PACKAGE, WordVectorsConfig
 
 __all__ = ["ConfigError", "DataConfig", "ObjectiveConfig", "OptimConfig", "TrainConfig",
            "load_train_config", "from_mapping", "read_yaml_mapping"]
@@ -67,6 +67,39 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    def validate(self, where: str = "config") -> "TrainConfig":
+        """Check names and sizes now, not after minutes of feature extraction."""
+        from .losses import LOSSES
+        from .samplers import SAMPLERS
+        checks = [
+            (self.objective.loss in LOSSES,
+             f"objective.loss {self.objective.loss!r} is not one of {', '.join(LOSSES)}"),
+            (self.objective.sampler in SAMPLERS,
+             f"objective.sampler {self.objective.sampler!r} is not one of {', '.join(SAMPLERS)}"),
+            (self.word_vectors.source in (GLOVE_PACKAGE, "file"),
+             f"word_vectors.source must be {GLOVE_PACKAGE!r} or 'file'"),
+            (self.word_vectors.source != "file" or bool(self.word_vectors.path)
+             and Path(self.word_vectors.path).is_file(),
+             f"word_vectors.path not found: {self.word_vectors.path}"),
+            (self.word.word_dim == self.word_vectors.dim,
+             f"word.word_dim ({self.word.word_dim}) must equal word_vectors.dim "
+             f"({self.word_vectors.dim})"),
+            (self.audio.joint_dim == self.word.joint_dim,
+             f"audio.joint_dim ({self.audio.joint_dim}) must equal word.joint_dim "
+             f"({self.word.joint_dim})"),
+            (self.audio.n_mels == self.frontend.n_mels,
+             f"audio.n_mels ({self.audio.n_mels}) must equal frontend.n_mels "
+             f"({self.frontend.n_mels})"),
+            (len(self.audio.channels) == 7, "audio.channels needs 7 widths (128 mels pool to 1)"),
+            (self.optim.batch_size >= 2 and self.optim.epochs >= 1
+             and self.optim.steps_per_epoch >= 1,
+             "optim.batch_size must be ≥ 2, epochs and steps_per_epoch ≥ 1"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(f"{where}: {message}")
+        return self
 
 
 def _coerce(value, annotation, where: str):
@@ -125,4 +158,4 @@ def load_train_config(path: str | Path, overrides: dict | None = None) -> TrainC
         for key in parents:
             node = node.setdefault(key, {})
         node[leaf] = value
-    return from_mapping(TrainConfig, data, where=str(path))
+    return from_mapping(TrainConfig, data, where=str(path)).validate(str(path))

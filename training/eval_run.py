@@ -39,6 +39,8 @@ def run_evaluation(config: EvalConfig, progress: bool = True) -> dict:
         raise ConfigError(f"{catalog}: no tracks in split {config.split!r}")
     data = load_split(records, model.config.frontend, config.data.cache_dir,
                       f"features ({config.split})", progress)
+    if not data.records:
+        raise ConfigError(f"{catalog}: no readable audio in split {config.split!r}")
     results = evaluate_tags(model, data.records, data.mels, k=config.k)
     flat = {f"{group}/{name}": value for group, values in results.items()
             for name, value in values.items() if name != "per_tag"}
@@ -49,14 +51,14 @@ def run_evaluation(config: EvalConfig, progress: bool = True) -> dict:
               "elapsed_s": round(time.perf_counter() - started, 1),
               "config": asdict(config)}
     if config.report:
-        out = Path(config.report)
+        out = Path(config.report)   # a name prefix: <out>.json, <out>.md, <out>-<group>.png
         out.parent.mkdir(parents=True, exist_ok=True)
         from .eval_plot import plot_per_tag
         report["plots"] = [str(plot_per_tag(per_tag, f"{group} tags, {config.split} split "
                                             f"({report['tracks']} tracks)", f"{out}-{group}.png"))
                            for group, per_tag in report["per_tag"].items()]
-        out.with_suffix(".json").write_text(json.dumps(report, indent=2))
-        out.with_suffix(".md").write_text(markdown_report(report, config.k))
+        Path(f"{out}.json").write_text(json.dumps(report, indent=2))
+        Path(f"{out}.md").write_text(markdown_report(report, config.k))
     return report
 
 

@@ -13,7 +13,7 @@ __all__ = ["tag_retrieval_metrics", "precision_at_k"]
 
 def precision_at_k(scores: np.ndarray, relevant: np.ndarray, k: int) -> float:
     top = np.argsort(-scores, kind="stable")[:k]
-    return float(relevant[top].mean())
+    return float(relevant[top].sum() / k)   # over k even when fewer songs exist (Won)
 
 
 def tag_retrieval_metrics(scores: np.ndarray, relevance: np.ndarray, tags: list[str],

@@ -23,7 +23,7 @@ from retrieval.bundle import load_bundle, save_bundle
 from retrieval.model import ModelConfig, MusicSearchModel
 
 from .checkpoint import load_checkpoint, save_checkpoint
-from .config import TrainConfig
+from .config import ConfigError, TrainConfig
 from .data import load_catalog_splits, load_split, resolve_catalog, tag_vocabulary
 from .evaluation import evaluate_tags
 from .losses import LOSSES
@@ -81,14 +81,14 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, resume: bool =
     catalog = resolve_catalog(config.data, progress=progress)
     splits = load_catalog_splits(catalog)
     if not splits["train"] or not splits["valid"]:
-        raise ValueError(f"{catalog}: needs tracks in both the train and valid splits")
+        raise ConfigError(f"{catalog}: needs tracks in both the train and valid splits")
     model_config = ModelConfig(frontend=config.frontend, audio=config.audio, word=config.word,
                                word_vectors=config.word_vectors, max_chunks=config.max_chunks)
     model = MusicSearchModel(model_config)
     tags = tag_vocabulary(splits["train"], config.data.min_tag_tracks,
                           lambda t: model.phrase_vector(t) is not None)
     if len(tags) < 2:
-        raise ValueError(f"{catalog}: fewer than two tags with ≥ {config.data.min_tag_tracks} "
+        raise ConfigError(f"{catalog}: fewer than two tags with ≥ {config.data.min_tag_tracks} "
                          "training tracks; lower data.min_tag_tracks or add data")
     model.config.tags = tags
     tag_inputs = torch.from_numpy(np.stack([model.phrase_vector(t) for t in tags]))
@@ -99,17 +99,20 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, resume: bool =
                             "features (valid)", progress)
     for path, reason in train_data.failed + valid_data.failed:
         log(f"skipped unreadable {path}: {reason}")
+    if not train_data.records or not valid_data.records:
+        raise ConfigError(f"{catalog}: no readable audio in the train or valid split")
     index = TagTrackIndex.from_track_tags([r.tags for r in train_data.records], tags)
     sampler = make_sampler(config.objective.sampler, index)
     loss_fn = LOSSES[config.objective.loss]
     optimizer = torch.optim.Adam(model.parameters(), lr=config.optim.lr,
                                  weight_decay=config.optim.weight_decay)
-    state = {"epoch": 0, "best_map": -1.0, "best_epoch": 0, "history": []}
+    state = {"epoch": 0, "best_map": -1.0, "best_epoch": 0, "history": [], "elapsed_s": 0.0}
     checkpoint_dir = out / "checkpoint"
     if resume and (checkpoint_dir / "state.json").is_file():
-        state = load_checkpoint(checkpoint_dir, model, optimizer)
-        rng = np.random.default_rng([config.optim.seed, state["epoch"]])
+        state = load_checkpoint(checkpoint_dir, model, optimizer, rng)
         log(f"resumed from epoch {state['epoch']} (best valid MAP {state['best_map']:.4f})")
+    # time spent in earlier runs of this training counts toward optim.max_minutes
+    started -= state.get("elapsed_s", 0.0)
     bundle_dir = out / "model"
     frames = config.frontend.chunk_frames
     batch = config.optim.batch_size
@@ -156,7 +159,8 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, resume: bool =
             save_bundle(model, bundle_dir, training={"command": command, "epoch": epoch})
         log(f"epoch {epoch}: loss {np.mean(losses):.4f}, valid MAP {valid_map:.4f}"
             + (" (best, saved)" if improved else ""))
-        save_checkpoint(checkpoint_dir, model, optimizer, state)
+        state["elapsed_s"] = time.perf_counter() - started
+        save_checkpoint(checkpoint_dir, model, optimizer, state, rng)
         minutes = (time.perf_counter() - started) / 60
         if config.optim.max_minutes and minutes > config.optim.max_minutes:
             log(f"stopping after {minutes:.1f} min (optim.max_minutes={config.optim.max_minutes})")

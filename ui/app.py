@@ -16,7 +16,8 @@ import gradio as gr  # noqa: E402
 
 from retrieval.frontend import AudioDecodeError  # noqa: E402
 from retrieval.query import QueryError  # noqa: E402
-from retrieval.search import FingerprintMismatch, TrackNotFound  # noqa: E402
+
+from .errors import USER_ERRORS  # noqa: E402
 
 from .format import (CSS, RESULTS_JS, ResultRow, render_header, render_results,  # noqa: E402
                      render_status, resolve_audio_path)
@@ -29,7 +30,6 @@ log = logging.getLogger(__name__)
 DEFAULT_EXAMPLES = ["lively irish fiddle reel", "calm choir chorale",
                     "string quartet in a minor key", "fast jig on flute", "solemn organ"]
 MAX_K = 50
-USER_ERRORS = (QueryError, AudioDecodeError, TrackNotFound, FingerprintMismatch)
 
 
 def _clean_k(k) -> int:

@@ -98,11 +98,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _open_searcher(args):
-    from index import open_store
+    """A searcher over an existing collection; the store is closed again on any error."""
+    from index import IndexNotFound, open_store
     from retrieval.bundle import load_bundle
     from retrieval.search import Searcher
+    model = load_bundle(args.model)
     store = open_store(args.qdrant, args.collection)
-    return Searcher(load_bundle(args.model), store)
+    try:
+        if not store.exists():
+            raise IndexNotFound(args.collection, str(store.location))
+        return Searcher(model, store)
+    except BaseException:
+        store.close()
+        raise
 
 
 def _cmd_demo(args) -> int:
@@ -143,7 +151,8 @@ def _cmd_index(args) -> int:
         summary = index_tracks(model, args.path, store, catalog=args.catalog)
     finally:
         store.close()
-    print(f"indexed {summary.indexed} new track(s), {summary.skipped_existing} already indexed, "
+    print(f"indexed {summary.indexed} new track(s), {summary.updated} updated, "
+          f"{summary.skipped_existing} already indexed, "
           f"{len(summary.failed)} unreadable, into '{summary.collection}' at {summary.location} "
           f"({summary.elapsed_s:.1f} s)")
     for path, reason in summary.failed:
@@ -170,9 +179,12 @@ def _cmd_search(args) -> int:
     if args.text is None and args.audio is None and args.track is None:
         raise QueryError("empty query: give TEXT, --audio FILE or --track ID")
     searcher = _open_searcher(args)
-    started = time.perf_counter()
-    result = searcher.search(text=args.text, audio=args.audio, track_id=args.track, k=args.k)
-    elapsed = time.perf_counter() - started
+    try:
+        started = time.perf_counter()
+        result = searcher.search(text=args.text, audio=args.audio, track_id=args.track, k=args.k)
+        elapsed = time.perf_counter() - started
+    finally:
+        searcher.store.close()
     if args.json:
         print(json.dumps(result.to_dict(), ensure_ascii=False))
     else:
@@ -196,7 +208,11 @@ def _cmd_evaluate(args) -> int:
 def _cmd_ui(args) -> int:
     from .app import indexed_audio_roots, serve
     searcher = _open_searcher(args)
-    serve(searcher, host=args.host, port=args.port, audio_roots=indexed_audio_roots(searcher.store))
+    try:
+        serve(searcher, host=args.host, port=args.port,
+              audio_roots=indexed_audio_roots(searcher.store))
+    finally:
+        searcher.store.close()
     return 0
 
 

@@ -42,9 +42,14 @@ def run_demo(tracks: int = 600, serve_ui: bool = True, host: str = "127.0.0.1",
     model = _load_or_train_model(model_dir)
     print(f"[2/3] model {model.fingerprint}: indexing into collection '{DEMO_COLLECTION}'")
     store = open_store(None, DEMO_COLLECTION)
+    indexed_with = store.model_fingerprint()
+    if indexed_with not in (None, model.fingerprint):
+        # The demo owns this collection: rebuild it for the new model instead of refusing.
+        print(f"      the demo index was built with model {indexed_with}: rebuilding it")
+        store.drop()
     summary = index_tracks(model, corpus_dir / "catalog.jsonl", store)
-    print(f"      {summary.indexed} indexed, {summary.skipped_existing} already there, "
-          f"{len(summary.failed)} unreadable; {store.count()} tracks searchable")
+    print(f"      {summary.indexed} indexed, {summary.updated} updated, {summary.skipped_existing} "
+          f"already there, {len(summary.failed)} unreadable; {store.count()} tracks searchable")
     searcher = Searcher(model, store)
     example = searcher.search(text="lively irish fiddle reel", k=3)
     print("      'lively irish fiddle reel' → "

@@ -2,16 +2,22 @@
 write OUT/audio/*.wav, catalog.jsonl, playlists.jsonl and corpus.json.
 
 Resumable: each finished source leaves OUT/.parts/<track_id>.json (its record or skip
-cause); a rerun renders only what has no part file (or whose WAV is missing), and a build
-whose corpus.json matches (seed, n_tracks, soundfont, clip length, rules) returns at once.
-corpus.json is written last, so an interrupted build never looks complete.
+cause, stamped with a hash of the settings that shape a clip: SoundFont sha256, seed, clip
+length, tag and split rule versions, sample rate). A rerun re-renders whatever has no
+usable part file: missing, unparsable (torn), stamped with other settings, or whose WAV is
+missing. Part files are written atomically. A build whose corpus.json matches (seed,
+n_tracks, soundfont, clip length, rules) returns at once; any other build first removes
+corpus.json, catalog.jsonl and playlists.jsonl and writes corpus.json last, so an
+interrupted build never looks complete.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import multiprocessing
+import numbers
 import os
+import tempfile
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -19,12 +25,14 @@ from pathlib import Path
 
 from retrieval.catalog import Playlist, TrackRecord, write_catalog, write_playlists
 
+from ..config import ConfigError
 from .render import SAMPLE_RATE, process_source
 from .sources import Source, select_sources
 from .splits import SPLIT_RULES_VERSION, assign_splits, group_key, tag_overlap
 from .tags import TAG_RULES_VERSION
 
 PIECE_TIMEOUT_S = 20.0
+PART_FORMAT = 1  # bump when the part-file layout or the clip pipeline changes
 ALBUMS = {
     "ryansMammoth": "Ryan's Mammoth Collection", "oneills1850": "O'Neill's Music of Ireland",
     "essenFolksong": "Essen Folksong Collection", "airdsAirs": "Aird's Airs",
@@ -58,10 +66,68 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _check_soundfont(sf2: Path) -> None:
+    """ConfigError unless `sf2` is a readable SoundFont 2 file (RIFF form type 'sfbk')."""
+    try:
+        with open(sf2, "rb") as handle:
+            head = handle.read(12)
+    except FileNotFoundError:
+        raise ConfigError(f"soundfont {sf2}: no such file") from None
+    except OSError as error:
+        raise ConfigError(f"soundfont {sf2}: cannot be read ({error.strerror or error})") from None
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"sfbk":
+        raise ConfigError(f"soundfont {sf2}: not a SoundFont 2 (.sf2) file")
+
+
 def _settings(n_tracks: int, seed: int, clip_seconds: float, sf2: Path, sha: str) -> dict:
     return {"seed": seed, "n_tracks_requested": n_tracks, "clip_seconds": clip_seconds,
             "soundfont": {"name": sf2.name, "sha256": sha}, "tag_rules": TAG_RULES_VERSION,
             "split_rules": SPLIT_RULES_VERSION}
+
+
+def _parts_key(settings: dict) -> str:
+    """Hash of the settings a rendered clip and its part record depend on (not n_tracks
+    or the SoundFont's file name: a larger or smaller build reuses the same clips)."""
+    shaping = {k: v for k, v in settings.items() if k != "n_tracks_requested"}
+    shaping["soundfont"] = settings["soundfont"]["sha256"]  # content, not file name
+    shaping.update(sample_rate=SAMPLE_RATE, part_format=PART_FORMAT)
+    blob = json.dumps(shaping, sort_keys=True, ensure_ascii=True).encode("utf-8")
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _load_part(part: Path, key: str) -> dict | None:
+    """A part file's result if it parses and was made with the current settings."""
+    try:
+        result = json.loads(part.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not isinstance(result, dict) or result.get("settings") != key or "ok" not in result:
+        return None
+    return result
+
+
+def _write_part(parts_dir: Path, result: dict) -> None:
+    """Write one part file atomically (temporary file in the same folder, then replace)."""
+    fd, tmp = tempfile.mkstemp(dir=parts_dir, prefix=f".{result['track_id']}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(json.dumps(result, ensure_ascii=False))
+        os.replace(tmp, parts_dir / f"{result['track_id']}.json")
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _drop_stale_parts(out: Path, key: str) -> None:
+    """Remove leftover temporary files, and every part file (with its WAV) that is torn or
+    was made with other settings, so no clip of another build is ever reused."""
+    parts_dir = out / ".parts"
+    for tmp in parts_dir.glob(".*.tmp"):
+        tmp.unlink(missing_ok=True)
+    for part in parts_dir.glob("*.json"):
+        if _load_part(part, key) is None:
+            (out / "audio" / f"{part.stem}.wav").unlink(missing_ok=True)
+            part.unlink(missing_ok=True)
 
 
 def _is_complete(out: Path, settings: dict) -> dict | None:
@@ -74,14 +140,14 @@ def _is_complete(out: Path, settings: dict) -> dict | None:
     return None
 
 
-def _cached(out: Path, src: Source) -> list[dict] | None:
-    """Results of a source finished by an earlier (interrupted) run, if all are on disk."""
+def _cached(out: Path, src: Source, key: str) -> list[dict] | None:
+    """Results of a source finished by an earlier (interrupted) run with the same settings,
+    if all are on disk and readable."""
     results = []
     for track_id in src.track_ids:
-        part = out / ".parts" / f"{track_id}.json"
-        if not part.is_file():
+        result = _load_part(out / ".parts" / f"{track_id}.json", key)
+        if result is None:
             return None
-        result = json.loads(part.read_text(encoding="utf-8"))
         if result["ok"] and not (out / "audio" / f"{track_id}.wav").is_file():
             return None
         results.append(result)
@@ -141,8 +207,12 @@ def build_corpus(out_dir: str | Path, n_tracks: int = 1600, soundfont: str | Pat
                  progress: bool = True) -> CorpusSummary:
     """Render `n_tracks` clips from the music21 corpus into `out_dir` (see module doc)."""
     start = time.time()
+    if isinstance(n_tracks, bool) or not isinstance(n_tracks, numbers.Integral) or n_tracks <= 0:
+        raise ConfigError(f"corpus: the number of tracks must be a positive integer, not {n_tracks!r}")
+    n_tracks = int(n_tracks)
     out = Path(out_dir)
     sf2 = Path(soundfont) if soundfont else default_soundfont()
+    _check_soundfont(sf2)
     settings = _settings(n_tracks, seed, float(clip_seconds), sf2, _sha256(sf2))
     done = _is_complete(out, settings)
     if done is not None:
@@ -150,12 +220,17 @@ def build_corpus(out_dir: str | Path, n_tracks: int = 1600, soundfont: str | Pat
                              done["elapsed_s"], str(out))
     (out / "audio").mkdir(parents=True, exist_ok=True)
     (out / ".parts").mkdir(exist_ok=True)
+    # Until corpus.json is written again the folder must not look like a finished corpus.
+    for name in ("corpus.json", "catalog.jsonl", "playlists.jsonl"):
+        (out / name).unlink(missing_ok=True)
+    key = _parts_key(settings)
+    _drop_stale_parts(out, key)
 
     sources = select_sources(n_tracks, seed)
     by_track: dict[str, dict] = {}
     jobs = []
     for src in sources:
-        cached = _cached(out, src)
+        cached = _cached(out, src, key)
         if cached is None:
             jobs.append((src, str(out), float(clip_seconds), seed, str(sf2), PIECE_TIMEOUT_S))
         else:
@@ -163,9 +238,9 @@ def build_corpus(out_dir: str | Path, n_tracks: int = 1600, soundfont: str | Pat
     total = sum(len(job[0].segments) for job in jobs)
     for results in _run_pool(jobs, workers, progress, total):
         for result in results:
+            result["settings"] = key
             by_track[result["track_id"]] = result
-            part = out / ".parts" / f"{result['track_id']}.json"
-            part.write_text(json.dumps(result, ensure_ascii=False), encoding="utf-8")
+            _write_part(out / ".parts", result)
 
     # Keep the first n successes in priority order; count skips among what was tried.
     kept: list[tuple[Source, dict]] = []
@@ -181,6 +256,15 @@ def build_corpus(out_dir: str | Path, n_tracks: int = 1600, soundfont: str | Pat
                 kept.append((src, result))
             else:
                 (out / "audio" / f"{track_id}.wav").unlink(missing_ok=True)
+
+    if not kept:
+        # Forget the skips, so a retry (after fixing the cause) renders again.
+        for src in sources:
+            for track_id in src.track_ids:
+                (out / ".parts" / f"{track_id}.json").unlink(missing_ok=True)
+        causes = ", ".join(f"{cause} x{n}" for cause, n in sorted(skipped.items())) or "nothing tried"
+        raise ConfigError(f"corpus: no clips could be rendered with soundfont {sf2}: "
+                          f"{sum(skipped.values())} skipped ({causes})")
 
     groups = [group_key(r["composer"], s.unit) for s, r in kept]
     split_of = assign_splits([(g, r["tags"]) for g, (_, r) in zip(groups, kept)], seed)

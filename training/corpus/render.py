@@ -267,10 +267,17 @@ def render_wav(midi_bytes: bytes, soundfont: bytes) -> tuple[np.ndarray, int]:
     return audio, rate
 
 
+def piece_forms(src: Source, tempo_text: str) -> list[str]:
+    """Form tags of a piece (main form first); computed once per piece and used both to
+    choose the unmarked tempo and to tag its clips, so the two always agree."""
+    return T.form_tags(src.collection, src.title, tempo_text, src.hints.get("R", ""))
+
+
 def build_tags(src: Source, info: dict, programs: list[int], tempo_text: str,
-               marked_bpm: float | None, composer_meta: str | None) -> tuple[list[str], list[str], str, str | None]:
-    """Tags, heuristic tags, caption and main form for one clip, by the rules in `tags`."""
-    forms = T.form_tags(src.collection, src.title, tempo_text, src.hints.get("R", ""))
+               marked_bpm: float | None, composer_meta: str | None,
+               forms: list[str]) -> tuple[list[str], list[str], str, str | None]:
+    """Tags, heuristic tags, caption and main form for one clip, by the rules in `tags`;
+    `forms` is the piece's `piece_forms`."""
     primary = forms[0] if forms else None  # rules list the main form first
     mode = T.mode_tag(info["mode"])
     tempo = T.tempo_class(tempo_text, marked_bpm, info["onsets_per_second"])
@@ -309,7 +316,7 @@ def process_source(job: tuple[Source, str, float, int, str, float]) -> list[dict
                 and not str(score.metadata.title).endswith((".krn", ".mxl", ".xml")):
             title = str(score.metadata.title)
         marked_bpm, tempo_text = _tempo_info(score, src.hints)
-        forms = T.form_tags(src.collection, src.title, tempo_text)
+        forms = piece_forms(src, tempo_text)
         primary = next((f for f in forms if f in RUNNING_RATE), forms[0] if forms else "tune")
         bpm = marked_bpm or (T.tempo_word_bpm(tempo_text) if tempo_text else None)
         if not bpm:
@@ -343,7 +350,8 @@ def process_source(job: tuple[Source, str, float, int, str, float]) -> list[dict
                 continue
             import soundfile
             soundfile.write(audio_dir / f"{track_id}.wav", clip, SAMPLE_RATE, subtype="PCM_16")
-            tag_list, heuristic, text, form = build_tags(src, info, programs, tempo_text, marked_bpm, composer_meta)
+            tag_list, heuristic, text, form = build_tags(src, info, programs, tempo_text, marked_bpm,
+                                                         composer_meta, forms)
             results.append({
                 "track_id": track_id, "ok": True, "cause": None, "tags": tag_list,
                 "caption": text, "duration": round(len(clip) / SAMPLE_RATE, 3),
