@@ -101,11 +101,19 @@ def test_tiny_training_run_writes_a_loadable_bundle_and_resumes(tiny_audio, tmp_
     assert set(model.config.tags) == {"piano", "violin", "fast", "happy", "sad"}
     assert "seen" in result.test_metrics
     # resume: a second epoch continues from the checkpoint of the first
+    import json
+    from safetensors.torch import load_file
+    checkpoint = tmp_path / "run" / "checkpoint"
+    assert json.loads((checkpoint / "state.json").read_text())["state"]["epoch"] == 1
+    assert load_file(str(checkpoint / "optimizer.safetensors"))["0.step"].item() == 2
     config.optim.epochs = 2
     messages = []
     train(config, tmp_path / "run", resume=True, progress=False, log=messages.append)
     assert any("resumed from epoch 1" in m for m in messages)
     assert any(m.startswith("epoch 2:") for m in messages)
+    state = json.loads((checkpoint / "state.json").read_text())["state"]
+    assert [h["epoch"] for h in state["history"]] == [1, 2]    # history carried over
+    assert load_file(str(checkpoint / "optimizer.safetensors"))["0.step"].item() == 4
 
 
 def test_cosine_learning_rate_schedule():
