@@ -26,6 +26,11 @@ def replaced_folder(destination: str | Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    # mkdtemp makes a private folder (and safetensors private files): open them up as
+    # ordinary files are, since bundles are meant to be shared and shipped.
+    staging.chmod(0o755)
+    for path in staging.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
     retired = None
     if destination.exists():
         retired = destination.with_name(f".{destination.name}.old-{os.getpid()}")
