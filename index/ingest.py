@@ -21,7 +21,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from retrieval.catalog import CatalogError, TrackRecord, read_catalog
+from retrieval.catalog import TrackRecord, read_catalog
 from retrieval.feature_cache import FeatureCache
 from retrieval.frontend import AUDIO_EXTENSIONS
 from retrieval.model import MusicSearchModel
@@ -84,15 +84,6 @@ def scan_folder(folder: str | Path) -> list[TrackRecord]:
     return records
 
 
-def _read_catalog(path: Path) -> list[TrackRecord]:
-    try:
-        return read_catalog(path)
-    except UnicodeDecodeError:
-        raise CatalogError(
-            f"{path}: neither a catalog (UTF-8 JSONL) nor an audio file "
-            f"({', '.join(AUDIO_EXTENSIONS)})") from None
-
-
 def collect_tracks(source: str | Path, catalog: str | Path | None = None) -> list[TrackRecord]:
     """The tracks to index, from a folder, a single audio file, a catalog JSONL, or a folder
     plus a catalog. A file that is neither audio (by extension) nor a readable catalog
@@ -107,12 +98,12 @@ def collect_tracks(source: str | Path, catalog: str | Path | None = None) -> lis
     if catalog is None and source.is_file() and source.suffix.lower() in AUDIO_EXTENSIONS:
         records = [_file_record(source)]
     elif catalog is None and source.is_file():
-        records = _read_catalog(source)
+        records = read_catalog(source)
     elif catalog is None:
         records = scan_folder(source)
     else:
         catalog = Path(catalog).expanduser()
-        records = _read_catalog(catalog)
+        records = read_catalog(catalog)
         base = catalog.resolve().parent
         for record in records:
             path = Path(record.path)
