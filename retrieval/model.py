@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from .frontend import FrontendConfig, audio_to_mel, chunk_mel
-from .query import ParsedQuery, parse_query, tokenize
+from .query import ParsedQuery, parse_query, phrase_words
 from .towers import AudioTowerConfig, ShortChunkCNN, WordTower, WordTowerConfig
 from .word_vectors import WordVectorsConfig, load_word_vectors
 
@@ -72,7 +72,7 @@ class MusicSearchModel(nn.Module):
         """Mean of the unit word vectors of a phrase's known words; None if none known."""
         keyed = self.word_vectors
         vectors = [keyed[w] / max(np.linalg.norm(keyed[w]), 1e-12)
-                   for w in tokenize(phrase) if w in keyed.key_to_index]
+                   for w in phrase_words(phrase, keyed.key_to_index.__contains__)]
         if not vectors:
             return None
         return l2_normalize(np.mean(vectors, axis=0)).astype(np.float32)
@@ -92,7 +92,7 @@ class MusicSearchModel(nn.Module):
 
     def parse(self, text: str) -> ParsedQuery:
         keyed = self.word_vectors
-        return parse_query(text, set(self.config.tags), lambda w: w in keyed.key_to_index)
+        return parse_query(text, self.config.tags, keyed.key_to_index.__contains__)
 
     def encode_text(self, text: str) -> tuple[np.ndarray, ParsedQuery]:
         """A free-text or tag query → (joint_dim,) unit vector, with how it was parsed.
