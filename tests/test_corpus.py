@@ -165,7 +165,15 @@ def test_bad_arguments_fail_before_any_work(tmp_path):
         build_corpus(out, n_tracks=4, soundfont=fake, progress=False)
     with pytest.raises(ConfigError):
         build_corpus(out, n_tracks=4, soundfont=tmp_path, progress=False)  # a folder
+    for workers in (0, -1):
+        with pytest.raises(ConfigError, match="--workers"):
+            build_corpus(out, n_tracks=4, workers=workers, progress=False)
     assert not out.exists()
+    a_file = tmp_path / "taken"
+    a_file.write_text("keep me")
+    with pytest.raises(ConfigError, match="not a folder"):
+        build_corpus(a_file, n_tracks=4, progress=False)
+    assert a_file.read_text() == "keep me"
 
 
 def test_parts_key_tracks_clip_shaping_settings():

@@ -210,7 +210,11 @@ def build_corpus(out_dir: str | Path, n_tracks: int = 1600, soundfont: str | Pat
     if isinstance(n_tracks, bool) or not isinstance(n_tracks, numbers.Integral) or n_tracks <= 0:
         raise ConfigError(f"corpus: the number of tracks must be a positive integer, not {n_tracks!r}")
     n_tracks = int(n_tracks)
-    out = Path(out_dir)
+    if isinstance(workers, bool) or not isinstance(workers, numbers.Integral) or workers <= 0:
+        raise ConfigError(f"corpus: --workers must be a positive integer, not {workers!r}")
+    out = Path(out_dir).expanduser()
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"corpus: --out {out} exists and is not a folder")
     sf2 = Path(soundfont) if soundfont else default_soundfont()
     _check_soundfont(sf2)
     settings = _settings(n_tracks, seed, float(clip_seconds), sf2, _sha256(sf2))
