@@ -69,4 +69,5 @@ class IngestSummary:
         skipped = f"{len(self.skipped)} skipped ({counts})" if counts else "0 skipped"
         return (f"indexed {self.indexed} new track(s), {self.updated} updated, "
                 f"{self.skipped_existing} already indexed, {self.removed} removed, {skipped}, "
-                f"into '{self.collection}' at {display_text(self.location)} ({self.elapsed_s:.1f} s)")
+                f"into '{self.collection}' at {display_text(self.location)} "
+                f"({self.elapsed_s:.1f} s)")

@@ -194,8 +194,8 @@ def test_catalog_edit_updates_the_payload(tiny_model, tiny_audio, feature_cache,
 
 def test_folder_plus_catalog(tiny_model, tiny_audio, store, feature_cache):
     folder, records = tiny_audio
-    assert [r.track_id for r in collect_tracks(folder / "audio", folder / "catalog.jsonl").records] == \
-        [r.track_id for r in records]
+    tracks = collect_tracks(folder / "audio", folder / "catalog.jsonl")
+    assert [r.track_id for r in tracks.records] == [r.track_id for r in records]
     summary = _index(tiny_model, folder / "audio", store, feature_cache,
                      catalog=folder / "catalog.jsonl")
     assert summary.indexed == 8 and store.existing_track_ids(["t3"]) == {"t3"}

@@ -76,9 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     index = commands.add_parser(
         "index", help="index a folder of audio or a catalog (resumable)",
         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=INDEX_EPILOG,
-        description="Index a folder of audio (recursively), one audio file, or a catalog "
-                    "JSONL. Re-runs encode only new or changed audio and remove the tracks "
-                    "of files gone from an indexed folder.")
+        description="Index a folder of audio (recursively), one audio file, or a catalog JSONL.\n"
+                    "Re-runs encode only new or changed audio, and remove the tracks of\n"
+                    "files gone from an indexed folder.")
     index.add_argument("path", help="a folder of audio files, an audio file, or a catalog .jsonl")
     index.add_argument("--catalog", default=None, help="catalog JSONL describing the folder's tracks")
     _add_index_location(index)
@@ -150,13 +150,13 @@ def _cmd_train(args) -> int:
 EXIT_SKIPPED = 3   # `index`: finished, but some entries could not be indexed (listed)
 INDEX_EPILOG = f"""exit status:
   0  every track was indexed (or already was)
+  1  an internal error (a bug), with a traceback: the batches written before it are kept
   2  nothing was done: bad arguments, a missing path, a catalog that is not JSON lines,
      an index location that cannot be used, or another model's collection
   {EXIT_SKIPPED}  the run finished but some entries were skipped: unreadable or undecodable
      audio, invalid catalog records, duplicate track ids, dangling symlinks, symlink
      loops, FIFOs/sockets, non-finite model output; each is listed on stderr with its
      reason, and everything else was indexed
-  1  an internal error (a bug): the batches written before it are kept
 """
 
 
@@ -174,8 +174,9 @@ def _cmd_index(args) -> int:
         print(f"  skipped {skipped.where}: {skipped.reason}", file=sys.stderr)
     if summary.complete:
         return 0
-    print(f"musicsearch index: {len(summary.skipped)} entr{'y' if len(summary.skipped) == 1 else 'ies'} "
-          f"skipped (listed above), exit status {EXIT_SKIPPED}", file=sys.stderr)
+    count = len(summary.skipped)
+    print(f"musicsearch index: {count} entr{'y' if count == 1 else 'ies'} skipped (listed "
+          f"above), exit status {EXIT_SKIPPED}", file=sys.stderr)
     return EXIT_SKIPPED
 
 
