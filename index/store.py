@@ -23,7 +23,7 @@ import numpy as np
 from retrieval.paths import default_qdrant_path
 from retrieval.search import StoredHit
 
-from .points import IndexPoint, check_payload
+from .points import IndexPoint, check_payload, point_id
 
 __all__ = ["QdrantStore", "IndexNotFound", "StoreError", "StoreLocked", "open_store",
            "MUSIC", "CHUNKS", "DEFAULT_COLLECTION"]
@@ -113,8 +113,6 @@ class QdrantStore(ABC):
 
     def delete(self, track_ids: Iterable[str]) -> None:
         """Remove the points of `track_ids` (absent ones are ignored); durable on return."""
-        from .points import point_id  # local: keeps the import graph flat
-
         ids = [point_id(t) for t in dict.fromkeys(track_ids)]
         if ids and self.exists():
             self._delete(ids)
@@ -165,8 +163,6 @@ class QdrantStore(ABC):
     def existing_payloads(self, track_ids: Iterable[str], batch_size: int = 256) -> dict[str, dict]:
         """Stored payloads, by track id, of those of `track_ids` already indexed with the
         collection's model fingerprint."""
-        from .points import point_id  # local: keeps the import graph flat
-
         if not self.exists():
             return {}
         wanted = self.model_fingerprint()

@@ -43,12 +43,13 @@ def _clip(tiny_audio, i: int) -> str:
 
 def test_file_names_that_are_not_utf8(tiny_model, tiny_audio, store, feature_cache, tmp_path):
     music = os.fsencode(tmp_path / "music")
-    os.mkdir(music)
-    names = [b"a.wav", b"bad\xff\xfename.wav", b"bad\\xff\\xfename.wav"]  # last: a literal "\x"
+    os.makedirs(music + b"/caf\xe9")
+    names = [b"a.wav", b"bad\xff\xfename.wav", b"bad\\xff\\xfename.wav",  # a literal "\x"
+             b"caf\xe9/c.wav"]                                               # a Latin-1 folder
     for name in names:  # one recording: its log-mel is computed once, then found by content
         shutil.copy(_clip(tiny_audio, 0), music + b"/" + name)
     summary = _index(tiny_model, os.fsdecode(music), store, feature_cache)
-    assert (summary.indexed, summary.failed) == (3, [])
+    assert (summary.indexed, summary.failed) == (4, [])
     payloads = {os.fsencode(text_to_path(p["path"])): p for p in store.iter_payloads()}
     assert set(payloads) == {music + b"/" + name for name in names}  # lossless, distinct
     odd = payloads[music + b"/" + names[1]]
@@ -59,7 +60,9 @@ def test_file_names_that_are_not_utf8(tiny_model, tiny_audio, store, feature_cac
     with open(text_to_path(odd["path"]), "rb") as handle:  # re-openable from what is stored
         assert handle.read() == open(_clip(tiny_audio, 0), "rb").read()
     again = _index(tiny_model, os.fsdecode(music), store, feature_cache)
-    assert (again.indexed, again.skipped_existing, again.removed) == (0, 3, 0)
+    assert (again.indexed, again.skipped_existing, again.removed) == (0, 4, 0)
+    os.remove(music + b"/caf\xe9/c.wav")  # gone: removed from the collection by its URI id
+    assert _index(tiny_model, os.fsdecode(music), store, feature_cache).removed == 1
 
 
 def test_bad_catalog_records_are_listed_and_the_rest_indexed(tiny_model, tiny_audio, store,
