@@ -1,8 +1,9 @@
 """Ingestion (audio → song vectors → Qdrant), the vector-store interface and its Qdrant
 back ends. Builds on `retrieval`."""
 from .ingest import IngestSummary, index_tracks
-from .points import point_id
+from .points import InvalidPoint, point_id
 from .store import IndexNotFound, QdrantStore, StoreError, StoreLocked, open_store
+from .summary import Skipped
 
 __all__ = ["open_store", "QdrantStore", "IndexNotFound", "StoreError", "StoreLocked",
-           "index_tracks", "IngestSummary", "point_id"]
+           "index_tracks", "IngestSummary", "Skipped", "InvalidPoint", "point_id"]

@@ -42,6 +42,9 @@ class EdgeStore(QdrantStore):
 
     def __init__(self, root: str | os.PathLike, collection: str):
         self.root = Path(root).expanduser().absolute()  # messages name a findable folder
+        if self.root.exists() and not self.root.is_dir():
+            raise StoreError(f"the index location {self.root} is a file, not a folder: give a "
+                             "folder (it is created if missing) or a Qdrant URL")
         self.collection = collection
         self.location = str(self.root)
         self.shard_dir = self.root / collection
@@ -77,7 +80,11 @@ class EdgeStore(QdrantStore):
             vectors[CHUNKS] = EdgeVectorParams(
                 size=dim, distance=Distance.Cosine,
                 multivector_config=MultiVectorConfig(MultiVectorComparator.MaxSim))
-        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as error:  # a file on the way, no permission, read-only disk
+            raise StoreError(f"cannot create the index folder {self.root}: "
+                             f"{error.strerror or error}") from None
         try:
             self._shard = EdgeShard.create(str(self.shard_dir), EdgeConfig(vectors=vectors))
         except Exception as error:
@@ -142,20 +149,21 @@ class EdgeStore(QdrantStore):
             self._open().optimize()
 
     # ---- writes --------------------------------------------------------------------------
-    def upsert(self, points: list[IndexPoint]) -> None:
-        if not points:
-            return
+    def _upsert(self, points: list[IndexPoint]) -> None:
         shard = self._open()
         shard.update(UpdateOperation.upsert_points([self._to_point(p) for p in points]))
         shard.flush()  # the WAL already survives a kill; flush keeps it short
 
-    def overwrite_payloads(self, payloads: list[dict]) -> None:
-        if not payloads:
-            return
+    def _overwrite_payloads(self, payloads: list[dict]) -> None:
         shard = self._open()
         for payload in payloads:
             shard.update(UpdateOperation.overwrite_payload([point_id(payload["track_id"])],
                                                            payload))
+        shard.flush()
+
+    def _delete(self, ids: list[str]) -> None:
+        shard = self._open()
+        shard.update(UpdateOperation.delete_points(ids))
         shard.flush()
 
     @staticmethod

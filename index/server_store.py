@@ -96,9 +96,7 @@ class ClientStore(QdrantStore):
             self.client.close()
 
     # ---- writes --------------------------------------------------------------------------
-    def upsert(self, points: list[IndexPoint]) -> None:
-        if not points:
-            return
+    def _upsert(self, points: list[IndexPoint]) -> None:
         structs = []
         for point in points:
             vector: dict = {MUSIC: np.asarray(point.music, dtype=np.float32).tolist()}
@@ -107,12 +105,14 @@ class ClientStore(QdrantStore):
             structs.append(models.PointStruct(id=point.id, vector=vector, payload=point.payload))
         self.client.upsert(self.collection, points=structs, wait=True)  # durable on return
 
-    def overwrite_payloads(self, payloads: list[dict]) -> None:
-        if not payloads:
-            return
+    def _overwrite_payloads(self, payloads: list[dict]) -> None:
         operations = [models.OverwritePayloadOperation(overwrite_payload=models.SetPayload(
             payload=payload, points=[point_id(payload["track_id"])])) for payload in payloads]
         self.client.batch_update_points(self.collection, operations, wait=True)
+
+    def _delete(self, ids: list[str]) -> None:
+        self.client.delete(self.collection, points_selector=models.PointIdsList(points=ids),
+                           wait=True)
 
     # ---- reads ---------------------------------------------------------------------------
     def _retrieve_payloads(self, ids: list[str]) -> list[dict]:

@@ -2,7 +2,8 @@
 
 `QdrantStore` satisfies `retrieval.search.VectorStore` (search, get_vector,
 model_fingerprint, count) and adds what ingestion and the UI need (create, drop, upsert,
-overwrite_payloads, existing_payloads, existing_track_ids, iter_payloads). Back ends:
+overwrite_payloads, delete, existing_payloads, existing_track_ids, iter_payloads). Writes
+are checked here, once for both back ends (see `index.points`). Back ends:
 
 - `EdgeStore` (index/edge_store.py): the embedded default, the Qdrant engine in process
   (`qdrant-edge-py`); one shard folder per collection, no server.
@@ -22,7 +23,7 @@ import numpy as np
 from retrieval.paths import default_qdrant_path
 from retrieval.search import StoredHit
 
-from .points import IndexPoint
+from .points import IndexPoint, check_payload, point_id
 
 __all__ = ["QdrantStore", "IndexNotFound", "StoreError", "StoreLocked", "open_store",
            "MUSIC", "CHUNKS", "DEFAULT_COLLECTION"]
@@ -93,14 +94,40 @@ class QdrantStore(ABC):
         """Fingerprint of the model the collection was built with; None if unknown/missing."""
 
     # ---- writes --------------------------------------------------------------------------
-    @abstractmethod
     def upsert(self, points: list[IndexPoint]) -> None:
-        """Insert or overwrite points (idempotent: ids derive from track ids); durable on return."""
+        """Insert or overwrite points (idempotent: ids derive from track ids); durable on return.
+        Every point is checked first (`IndexPoint.check`): one invalid point (a non-finite
+        vector, a payload that is not JSON) raises InvalidPoint and nothing is written."""
+        for point in points:
+            point.check()
+        if points:
+            self._upsert(points)
 
-    @abstractmethod
     def overwrite_payloads(self, payloads: list[dict]) -> None:
         """Replace the whole payload of existing points, vectors untouched; the point of each
-        payload is `point_id(payload["track_id"])`. Durable on return."""
+        payload is `point_id(payload["track_id"])`. Checked like `upsert`; durable on return."""
+        for payload in payloads:
+            check_payload(payload)
+        if payloads:
+            self._overwrite_payloads(payloads)
+
+    def delete(self, track_ids: Iterable[str]) -> None:
+        """Remove the points of `track_ids` (absent ones are ignored); durable on return."""
+        ids = [point_id(t) for t in dict.fromkeys(track_ids)]
+        if ids and self.exists():
+            self._delete(ids)
+
+    @abstractmethod
+    def _upsert(self, points: list[IndexPoint]) -> None:
+        """Write checked points."""
+
+    @abstractmethod
+    def _overwrite_payloads(self, payloads: list[dict]) -> None:
+        """Write checked payloads over existing points."""
+
+    @abstractmethod
+    def _delete(self, ids: list[str]) -> None:
+        """Delete points by point id."""
 
     # ---- reads ---------------------------------------------------------------------------
     @abstractmethod
@@ -136,8 +163,6 @@ class QdrantStore(ABC):
     def existing_payloads(self, track_ids: Iterable[str], batch_size: int = 256) -> dict[str, dict]:
         """Stored payloads, by track id, of those of `track_ids` already indexed with the
         collection's model fingerprint."""
-        from .points import point_id  # local: keeps the import graph flat
-
         if not self.exists():
             return {}
         wanted = self.model_fingerprint()
@@ -185,6 +210,8 @@ def open_store(qdrant: str | os.PathLike | None = None, collection: str = DEFAUL
         from .edge_store import EdgeStore
         return EdgeStore(default_qdrant_path(), collection)
     location = os.fspath(qdrant)
+    if not location.strip():  # an unset shell variable: never fall back to the working folder
+        raise StoreError("empty Qdrant location: give a folder or an http(s):// URL")
     if location.startswith(("http://", "https://")):
         from .server_store import ClientStore
         return ClientStore(location, collection,

@@ -139,7 +139,7 @@ def test_single_audio_file_and_non_catalog_file(tiny_model, tiny_audio, store, f
     folder, _ = tiny_audio
     song = tmp_path / "song.wav"
     shutil.copy(folder / "audio" / "clip2.wav", song)
-    [record] = collect_tracks(song)
+    [record] = collect_tracks(song).records
     assert record.track_id == song.resolve().as_posix() and record.title == "song"
     summary = _index(tiny_model, song, store, feature_cache)
     assert (summary.indexed, summary.failed) == (1, [])
@@ -194,8 +194,8 @@ def test_catalog_edit_updates_the_payload(tiny_model, tiny_audio, feature_cache,
 
 def test_folder_plus_catalog(tiny_model, tiny_audio, store, feature_cache):
     folder, records = tiny_audio
-    assert [r.track_id for r in collect_tracks(folder / "audio", folder / "catalog.jsonl")] == \
-        [r.track_id for r in records]
+    tracks = collect_tracks(folder / "audio", folder / "catalog.jsonl")
+    assert [r.track_id for r in tracks.records] == [r.track_id for r in records]
     summary = _index(tiny_model, folder / "audio", store, feature_cache,
                      catalog=folder / "catalog.jsonl")
     assert summary.indexed == 8 and store.existing_track_ids(["t3"]) == {"t3"}

@@ -73,8 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", default=None, help="run folder (default: the config's `out`)")
     train.add_argument("--resume", action="store_true", help="continue from the run's checkpoint")
 
-    index = commands.add_parser("index", help="index a folder of audio or a catalog (resumable)")
-    index.add_argument("path", help="a folder of audio files, or a catalog .jsonl")
+    index = commands.add_parser(
+        "index", help="index a folder of audio or a catalog (resumable)",
+        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=INDEX_EPILOG,
+        description="Index a folder of audio (recursively), one audio file, or a catalog JSONL.\n"
+                    "Re-runs encode only new or changed audio, and remove the tracks of\n"
+                    "files gone from an indexed folder.")
+    index.add_argument("path", help="a folder of audio files, an audio file, or a catalog .jsonl")
     index.add_argument("--catalog", default=None, help="catalog JSONL describing the folder's tracks")
     _add_index_location(index)
 
@@ -142,6 +147,19 @@ def _cmd_train(args) -> int:
     return 0
 
 
+EXIT_SKIPPED = 3   # `index`: finished, but some entries could not be indexed (listed)
+INDEX_EPILOG = f"""exit status:
+  0  every track was indexed (or already was)
+  1  an internal error (a bug), with a traceback: the batches written before it are kept
+  2  nothing was done: bad arguments, a missing path, a catalog that is not JSON lines,
+     an index location that cannot be used, or another model's collection
+  {EXIT_SKIPPED}  the run finished but some entries were skipped: unreadable or undecodable
+     audio, invalid catalog records, duplicate track ids, dangling symlinks, symlink
+     loops, FIFOs/sockets, non-finite model output; each is listed on stderr with its
+     reason, and everything else was indexed
+"""
+
+
 def _cmd_index(args) -> int:
     from index import index_tracks, open_store
     from retrieval.bundle import load_bundle
@@ -151,13 +169,15 @@ def _cmd_index(args) -> int:
         summary = index_tracks(model, args.path, store, catalog=args.catalog)
     finally:
         store.close()
-    print(f"indexed {summary.indexed} new track(s), {summary.updated} updated, "
-          f"{summary.skipped_existing} already indexed, "
-          f"{len(summary.failed)} unreadable, into '{summary.collection}' at {summary.location} "
-          f"({summary.elapsed_s:.1f} s)")
-    for path, reason in summary.failed:
-        print(f"  skipped {path}: {reason}", file=sys.stderr)
-    return 0
+    print(summary.describe())
+    for skipped in summary.skipped:
+        print(f"  skipped {skipped.where}: {skipped.reason}", file=sys.stderr)
+    if summary.complete:
+        return 0
+    count = len(summary.skipped)
+    print(f"musicsearch index: {count} entr{'y' if count == 1 else 'ies'} skipped (listed "
+          f"above), exit status {EXIT_SKIPPED}", file=sys.stderr)
+    return EXIT_SKIPPED
 
 
 def _print_results(result, elapsed: float) -> None:
