@@ -12,15 +12,16 @@ __all__ = ["TimeStretch", "PitchShift", "Excerpt"]
 @register
 @dataclass(frozen=True)
 class TimeStretch(Deformation):
-    """Change the duration by `factor` (0.8: 20 % shorter) keeping the pitch (phase
-    vocoder). The output has round(factor × input length) samples."""
+    """Change the duration by `factor` (0.8: 20 % shorter) keeping pitch and level (WSOLA).
+    The output has round(factor × input length) samples."""
 
     type_name = "time_stretch"
     key_template = "x{factor}"
     factor: float
 
     def check(self) -> None:
-        # Beyond 4× either way the vocoder's smearing, not tempo, dominates the result.
+        # Beyond 4× either way the stretcher's repeated or skipped frames, not tempo,
+        # dominate the result.
         if not 0.25 <= self.factor <= 4.0:
             raise self.fail(f"factor must be within [0.25, 4] (the output is factor × the "
                             f"input's length), not {self.factor:g}")
@@ -32,8 +33,8 @@ class TimeStretch(Deformation):
 @register
 @dataclass(frozen=True)
 class PitchShift(Deformation):
-    """Shift the pitch by `semitones` keeping the length: stretch by 2^(semitones/12) with
-    the phase vocoder, then resample back to the original length."""
+    """Shift the pitch by `semitones` keeping length and timing: time-stretch by
+    2^(semitones/12), then resample back to the original length."""
 
     type_name = "pitch_shift"
     key_template = "{semitones}st"
