@@ -207,6 +207,23 @@ def test_every_default_deformation_is_deterministic_and_pure():
         assert np.array_equal(clip, before), deformation.key
 
 
+@pytest.mark.parametrize("rate", [7000, 22050, 96000])
+@pytest.mark.parametrize("seconds", [1 / 7000, 0.01, 0.5])
+def test_every_default_deformation_takes_short_clips_at_any_rate(rate, seconds):
+    clip = _music(seconds=seconds, rate=rate)
+    for deformation in build_deformations(DEFAULT_ROBUSTNESS_SET):
+        out = deformation(clip, rate, np.random.default_rng(0))
+        expected = {"time_stretch": round(clip.size * getattr(deformation, "factor", 1)),
+                    "excerpt": min(clip.size, 5 * rate)}.get(deformation.type_name, clip.size)
+        assert out.size == expected and np.isfinite(out).all(), deformation.key
+
+
+def test_numpy_numbers_are_accepted_as_parameters():
+    spec = {"type": "mp3", "bitrate_kbps": np.int64(32)}
+    assert build_deformation(spec) == build_deformation({"type": "mp3", "bitrate_kbps": 32})
+    assert build_deformation({"type": "gain", "gain_db": np.float32(-12)}).key == "gain-m12db"
+
+
 def test_a_list_of_specs_is_a_chain():
     clip = _music(seconds=6.0)
     chain = build_deformation([{"type": "gain", "gain_db": -6},
@@ -219,6 +236,7 @@ def test_a_list_of_specs_is_a_chain():
 BAD_SPECS = [
     ({"type": "reverb"}, "unknown type 'reverb' (known: excerpt, gain, lowpass, mp3"),
     ({"snr_db": 10}, "has no 'type' key"),
+    ({"type": ["white_noise"]}, "unknown type ['white_noise']"),
     ({"type": "white_noise"}, "missing key(s) snr_db"),
     ({"type": "white_noise", "snr_db": 10, "snr": 5}, "unknown key(s) snr (known for white_noise: snr_db)"),
     ({"type": "white_noise", "snr_db": float("nan")}, "snr_db must be a finite number, not nan"),
@@ -302,6 +320,9 @@ def test_deterministic_copies_ignore_the_seed_and_follow_the_content(clip_file, 
     assert resampled != first and soundfile.info(resampled).samplerate == 8000
     soundfile.write(clip_file, _music(seconds=3.0, seed=1), RATE)  # edited in place
     assert deform_file(clip_file, spec, cache) != first
+    long_chain = [{"type": "gain", "gain_db": -0.5 - i} for i in range(30)]
+    copy = deform_file(clip_file, long_chain, cache)  # a key too long for one file name
+    assert len(copy.parent.name) <= 120 and copy.is_file()
 
 
 def test_deform_file_checks_the_spec_before_the_file(tmp_path):

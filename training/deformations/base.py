@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -59,16 +60,21 @@ class Deformation:
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
             expected = hints[field.name]
+            # NumPy scalars are accepted and stored as Python numbers; booleans never are.
             if expected is float:
-                if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                if isinstance(value, bool) or not isinstance(value, numbers.Real) \
                         or not math.isfinite(value):
                     raise _ParameterError(self.type_name,
                                           f"{field.name} must be a finite number, not {value!r}")
                 object.__setattr__(self, field.name, float(value))
-            elif expected in (int, str) and (isinstance(value, bool)
-                                             or not isinstance(value, expected)):
-                kind = "an integer" if expected is int else "a string"
-                raise _ParameterError(self.type_name, f"{field.name} must be {kind}, not {value!r}")
+            elif expected is int:
+                if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                    raise _ParameterError(self.type_name,
+                                          f"{field.name} must be an integer, not {value!r}")
+                object.__setattr__(self, field.name, int(value))
+            elif expected is str and not isinstance(value, str):
+                raise _ParameterError(self.type_name, f"{field.name} must be a string, "
+                                                      f"not {value!r}")
         self.check()
 
     def check(self) -> None:
@@ -160,7 +166,7 @@ def build_deformation(spec, where: str = "deformation") -> Deformation:
     if not isinstance(spec, Mapping):
         raise ConfigError(f"{where} {_show(spec)}: expected a mapping with a 'type' key")
     kind = spec.get("type")
-    if kind not in DEFORMATIONS:
+    if not isinstance(kind, str) or kind not in DEFORMATIONS:
         problem = "has no 'type' key" if kind is None else f"unknown type {kind!r}"
         raise ConfigError(f"{where} {_show(spec)}: {problem} "
                           f"(known: {', '.join(sorted(DEFORMATIONS))})")

@@ -35,7 +35,10 @@ def deformed_path(cache_dir: str | Path, digest: str, deformation: Deformation, 
         name += f"-r{sample_rate}"
     if deformation.uses_rng:
         name += f"-s{seed}"
-    return Path(cache_dir) / f"v{CACHE_VERSION}" / deformation.key / f"{name}.wav"
+    folder = deformation.key
+    if len(folder) > 120:  # a long chain: keep the name readable and within file-name limits
+        folder = f"{folder[:100]}-{hashlib.blake2b(folder.encode(), digest_size=8).hexdigest()}"
+    return Path(cache_dir) / f"v{CACHE_VERSION}" / folder / f"{name}.wav"
 
 
 def _native_rate(path: Path) -> int:
