@@ -27,8 +27,8 @@ def _music(seconds: float = 2.0, rate: int = RATE, seed: int = 0) -> np.ndarray:
     misaligned copy would not correlate."""
     rng = np.random.default_rng(seed)
     t = np.arange(round(seconds * rate)) / rate
-    wave = sum(np.sin(2 * np.pi * f * t + rng.uniform(0, 6)) * (0.6 + 0.4 * np.sin(2 * np.pi * m * t))
-               for f, m in ((196.0, 1.3), (523.3, 2.9), (1187.0, 0.7), (2950.0, 4.1)))
+    wave = sum(np.sin(2 * np.pi * f * t + rng.uniform(0, 6))
+               * (0.6 + 0.4 * np.sin(2 * np.pi * m * t)) for f, m in ((196.0, 1.3), (523.3, 2.9), (1187.0, 0.7), (2950.0, 4.1)))
     wave += np.sin(2 * np.pi * (300 * t + 400 * t ** 2))
     wave += 0.3 * rng.standard_normal(t.size)
     return (0.15 * wave).astype(np.float32)
@@ -238,7 +238,8 @@ BAD_SPECS = [
     ({"snr_db": 10}, "has no 'type' key"),
     ({"type": ["white_noise"]}, "unknown type ['white_noise']"),
     ({"type": "white_noise"}, "missing key(s) snr_db"),
-    ({"type": "white_noise", "snr_db": 10, "snr": 5}, "unknown key(s) snr (known for white_noise: snr_db)"),
+    ({"type": "white_noise", "snr_db": 10, "snr": 5},
+     "unknown key(s) snr (known for white_noise: snr_db)"),
     ({"type": "white_noise", "snr_db": float("nan")}, "snr_db must be a finite number, not nan"),
     ({"type": "pink_noise", "snr_db": float("-inf")}, "snr_db must be a finite number, not -inf"),
     ({"type": "white_noise", "snr_db": "10"}, "snr_db must be a finite number, not '10'"),
@@ -255,7 +256,8 @@ BAD_SPECS = [
     ({"type": "excerpt", "position": "middle"}, "position must be one of random, center, start"),
     ("white_noise", "expected a mapping with a 'type' key"),
     ([], "an empty list of deformations"),
-    ([{"type": "gain", "gain_db": -6}, {"type": "gain"}], "deformation[1] {'type': 'gain'}: missing"),
+    ([{"type": "gain", "gain_db": -6}, {"type": "gain"}],
+     "deformation[1] {'type': 'gain'}: missing"),
 ]
 
 
