@@ -27,8 +27,9 @@ def _music(seconds: float = 2.0, rate: int = RATE, seed: int = 0) -> np.ndarray:
     misaligned copy would not correlate."""
     rng = np.random.default_rng(seed)
     t = np.arange(round(seconds * rate)) / rate
+    partials = ((196.0, 1.3), (523.3, 2.9), (1187.0, 0.7), (2950.0, 4.1))  # (Hz, tremolo Hz)
     wave = sum(np.sin(2 * np.pi * f * t + rng.uniform(0, 6))
-               * (0.6 + 0.4 * np.sin(2 * np.pi * m * t)) for f, m in ((196.0, 1.3), (523.3, 2.9), (1187.0, 0.7), (2950.0, 4.1)))
+               * (0.6 + 0.4 * np.sin(2 * np.pi * m * t)) for f, m in partials)
     wave += np.sin(2 * np.pi * (300 * t + 400 * t ** 2))
     wave += 0.3 * rng.standard_normal(t.size)
     return (0.15 * wave).astype(np.float32)
