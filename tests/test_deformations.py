@@ -155,7 +155,7 @@ def test_mp3_encodes_at_the_stated_bitrate(kbps):
 
 
 def test_mp3_bitrate_impossible_at_the_sample_rate_is_a_config_error():
-    with pytest.raises(ConfigError, match="320 kbps is not an MP3 bit-rate at 16000 Hz"):
+    with pytest.raises(ConfigError, match="mp3-320kbps: 320 kbps is not an MP3 bit-rate at 16000 Hz"):
         _run({"type": "mp3", "bitrate_kbps": 320}, _music())
 
 

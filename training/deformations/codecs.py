@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import soundfile
 
+from ..config import ConfigError
 from ._signal import fit_length, resample_by
 from .base import Deformation, register
 
@@ -73,8 +74,8 @@ class Mp3(Deformation):
         """libsndfile's compression level for this bit-rate at `rate`, or a ConfigError."""
         allowed = _mp3_bitrates(rate)
         if self.bitrate_kbps not in allowed:
-            raise self.fail(f"{self.bitrate_kbps} kbps is not an MP3 bit-rate at {rate} Hz "
-                            f"({', '.join(map(str, allowed))})")
+            raise ConfigError(f"deformation {self.key}: {self.bitrate_kbps} kbps is not an MP3 "
+                              f"bit-rate at {rate} Hz ({', '.join(map(str, allowed))})")
         # libsndfile: kbps = int(high − level × (high − low)); aim half a kbps above the
         # target so that the truncation lands on it rather than one below.
         low, high = allowed[0], allowed[-1]
