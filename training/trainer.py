@@ -77,10 +77,11 @@ def _learning_rate(optim, step: int) -> float:
 
 
 def _diverged(out: Path, state: dict, what: str) -> TrainingDiverged:
-    kept = (f"{out / 'checkpoint'} keeps epoch {state['epoch']} and {out / 'model'} the best "
-            f"(epoch {state['best_epoch']})" if state["epoch"] else "no epoch had finished")
-    return TrainingDiverged(f"training diverged: {what}; stopped without saving it ({kept}); "
-                            "lower optim.lr and run again with --resume")
+    kept = (f"without saving this epoch: {out / 'checkpoint'} keeps epoch {state['epoch']} "
+            f"and {out / 'model'} the best (epoch {state['best_epoch']})" if state["epoch"]
+            else "before any epoch finished, so nothing was saved")
+    return TrainingDiverged(f"training diverged ({what}); stopped {kept}; lower optim.lr "
+                            "and run again with --resume")
 
 
 def _check_weights(model: torch.nn.Module) -> str | None:
