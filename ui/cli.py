@@ -227,19 +227,21 @@ HANDLERS = {"demo": _cmd_demo, "corpus": _cmd_corpus, "train": _cmd_train, "inde
             "search": _cmd_search, "evaluate": _cmd_evaluate, "ui": _cmd_ui}
 
 
-class _OneLineFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        message = " ".join(record.getMessage().split())   # never more than one line
-        return f"musicsearch: {record.levelname.lower()}: {message}"
+class _OneLineHandler(logging.Handler):
+    """`musicsearch: warning: …` on stderr, one line, written through tqdm so that it
+    never lands in the middle of a progress bar."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from tqdm import tqdm
+        message = " ".join(record.getMessage().split())
+        tqdm.write(f"musicsearch: {record.levelname.lower()}: {message}", file=sys.stderr)
 
 
 def _configure_logging() -> None:
-    """Library warnings (e.g. audio scaled down to full scale) as one line on stderr."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_OneLineFormatter())
+    """Library warnings (e.g. audio scaled down to full scale) reach the user."""
     root = logging.getLogger()
     if not root.handlers:   # leave a host application's (or pytest's) logging alone
-        root.addHandler(handler)
+        root.addHandler(_OneLineHandler())
         root.setLevel(logging.WARNING)
 
 
