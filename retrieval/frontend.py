@@ -195,7 +195,9 @@ def load_audio(path: str | Path, sample_rate: int, max_seconds: float | None = N
         mono, read = _to_full_scale(lambda scale: _resampled_mono(
             _read_blocks(handle, frames, path.name), rate, sample_rate, path.name, scale),
             str(path))
-    if read < min_seconds * rate:         # a damaged file can end before its header says
+    if read == 0:                         # a damaged file can end before its header says
+        raise AudioDecodeError(f"no audio samples in {path.name}")
+    if read < min_seconds * rate:
         raise _too_short(read / rate, min_seconds, path.name)
     return mono
 
