@@ -72,6 +72,17 @@ def test_feature_cache_is_keyed_by_content_and_params(tmp_path):
     assert len(list((tmp_path / "cache").rglob("*.npy"))) == 2
 
 
+def test_feature_cache_recomputes_a_non_finite_entry(tmp_path):
+    path = tmp_path / "tone.wav"
+    soundfile.write(path, _stereo()[0], 44100)
+    cache = FeatureCache(tmp_path / "cache", CONFIG)
+    good = cache.mel(path)
+    stored, = (tmp_path / "cache").rglob("*.npy")
+    np.save(stored, np.full_like(good, np.inf, dtype=np.float16))   # as a buggy version wrote
+    np.testing.assert_array_equal(cache.mel(path), good)
+    assert np.isfinite(np.load(stored)).all()
+
+
 def test_empty_file_says_so(tmp_path):
     path = tmp_path / "empty.mp3"
     path.write_bytes(b"")

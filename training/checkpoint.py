@@ -88,6 +88,8 @@ def load_checkpoint(folder: Path, model: torch.nn.Module, optimizer: torch.optim
         weights = load_file(str(folder / "model.safetensors"))
         optimizer_tensors = load_file(str(folder / "optimizer.safetensors"))
         torch_rng = load_file(str(folder / "rng.safetensors"))["torch_rng"]
+        trainer_state, scalars = meta["state"], meta["scalars"]
+        param_groups, numpy_rng = meta["param_groups"], meta["numpy_rng"]
     except ResumeError:
         raise
     except Exception as error:   # missing or torn files: JSON, safetensors, keys
@@ -103,10 +105,10 @@ def load_checkpoint(folder: Path, model: torch.nn.Module, optimizer: torch.optim
     for key, value in optimizer_tensors.items():
         index, name = key.split(".", 1)
         state.setdefault(int(index), {})[name] = value
-    for key, value in meta["scalars"].items():
+    for key, value in scalars.items():
         index, name = key.split(".", 1)
         state.setdefault(int(index), {})[name] = value
-    optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
-    rng.bit_generator.state = meta["numpy_rng"]
+    optimizer.load_state_dict({"state": state, "param_groups": param_groups})
+    rng.bit_generator.state = numpy_rng
     torch.set_rng_state(torch_rng)
-    return meta["state"]
+    return trainer_state

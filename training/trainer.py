@@ -30,7 +30,7 @@ from retrieval.bundle import load_bundle, save_bundle
 from retrieval.model import ModelConfig, MusicSearchModel, NonFiniteOutput
 
 from .checkpoint import load_checkpoint, save_checkpoint
-from .config import ConfigError, TrainConfig
+from .config import ConfigError, TrainConfig, folder_problem
 from .data import load_catalog_splits, load_split, resolve_catalog, tag_vocabulary
 from .evaluation import evaluate_tags
 from .losses import LOSSES
@@ -102,6 +102,9 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, resume: bool =
           command: str = "", progress: bool = True, log=print) -> TrainResult:
     started = time.perf_counter()
     out = Path(out_dir or config.out)
+    problem = folder_problem(out, "--out")
+    if problem:
+        raise ConfigError(problem)
     rng = np.random.default_rng(config.optim.seed)
     torch.manual_seed(config.optim.seed)
     if config.optim.threads:
