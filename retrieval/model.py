@@ -53,6 +53,32 @@ class ModelConfig:
     def joint_dim(self) -> int:
         return self.audio.joint_dim
 
+    def problems(self) -> list[str]:
+        """What makes this config unbuildable or unusable, as `section.key` messages."""
+        audio, word, frontend = self.audio, self.word, self.frontend
+        pooled = 2 ** len(audio.channels)   # each audio block halves frequency and time
+        checks = [
+            (word.word_dim == self.word_vectors.dim,
+             f"word.word_dim ({word.word_dim}) must equal word_vectors.dim "
+             f"({self.word_vectors.dim})"),
+            (audio.joint_dim == word.joint_dim,
+             f"audio.joint_dim ({audio.joint_dim}) must equal word.joint_dim ({word.joint_dim})"),
+            (audio.n_mels == frontend.n_mels,
+             f"audio.n_mels ({audio.n_mels}) must equal frontend.n_mels ({frontend.n_mels})"),
+            (all(width >= 1 for width in audio.channels), "audio.channels must all be ≥ 1"),
+            (frontend.n_mels >= pooled and frontend.chunk_frames >= pooled,
+             f"frontend.n_mels and frontend.chunk_frames must be ≥ {pooled} "
+             f"({len(audio.channels)} pooling blocks), got {frontend.n_mels} and "
+             f"{frontend.chunk_frames}"),
+            (min(audio.backbone_dim, audio.joint_dim, word.hidden_dim, self.word_vectors.dim) >= 1,
+             "audio.backbone_dim, audio.joint_dim, word.hidden_dim and word_vectors.dim "
+             "must be ≥ 1"),
+            (0 <= audio.dropout < 1 and 0 <= word.dropout < 1,
+             "audio.dropout and word.dropout must be in [0, 1)"),
+            (self.max_chunks >= 1, f"max_chunks must be ≥ 1, got {self.max_chunks}"),
+        ]
+        return [message for ok, message in checks if not ok]
+
     def to_dict(self) -> dict:
         return {"frontend": self.frontend.to_dict(), "audio": self.audio.to_dict(),
                 "word": self.word.to_dict(), "word_vectors": self.word_vectors.to_dict(),
@@ -70,10 +96,9 @@ class ModelConfig:
 class MusicSearchModel(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
-        if config.audio.joint_dim != config.word.joint_dim:
-            raise ValueError("audio and word towers must share the joint dimension")
-        if config.audio.n_mels != config.frontend.n_mels:
-            raise ValueError("audio tower n_mels must match the front end")
+        problems = config.problems()
+        if problems:
+            raise ValueError("; ".join(problems))
         self.config = config
         self.audio_tower = ShortChunkCNN(config.audio)
         self.word_tower = WordTower(config.word)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -115,3 +116,20 @@ def test_non_finite_log_mel_is_refused(tiny_model):
         tiny_model.encode_mel(mel)
     with pytest.raises(AudioDecodeError, match=r"expected a \(128, frames\) log-mel"):
         tiny_model.encode_mel(np.zeros((64, 300), dtype=np.float32))
+
+
+@pytest.mark.parametrize("section, key, value, message", [
+    (None, "max_chunks", 0, "max_chunks must be ≥ 1"),
+    ("frontend", "chunk_frames", 10, "frontend.n_mels and frontend.chunk_frames must be ≥ 128"),
+    ("frontend", "hop_length", 0, "hop_length must be ≥ 1"),
+])
+def test_a_bundle_config_that_cannot_encode_is_refused_at_load(tiny_bundle, tmp_path, section,
+                                                               key, value, message):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    config = json.loads((tiny_bundle / "config.json").read_text())
+    (config["model"] if section is None else config["model"][section])[key] = value
+    (broken / "config.json").write_text(json.dumps(config))
+    (broken / "model.safetensors").write_bytes((tiny_bundle / "model.safetensors").read_bytes())
+    with pytest.raises(BundleError, match=re.escape(message)):
+        load_bundle(broken)

@@ -135,41 +135,26 @@ class TrainConfig:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    def model_config(self, tags: list[str] | None = None):
+        """The model this config trains (retrieval.model.ModelConfig)."""
+        from retrieval.model import ModelConfig
+        return ModelConfig(frontend=self.frontend, audio=self.audio, word=self.word,
+                           word_vectors=self.word_vectors, tags=list(tags or []),
+                           max_chunks=self.max_chunks)
+
     def validate(self, where: str = "config") -> "TrainConfig":
         """Check names, sizes and ranges now, not after minutes of feature extraction."""
-        # each of the audio tower's blocks halves frequency and time (2×2 max-pooling)
-        pooled = 2 ** len(self.audio.channels)
         checks = [
             (self.word_vectors.source in (GLOVE_PACKAGE, "file"),
              f"word_vectors.source must be {GLOVE_PACKAGE!r} or 'file'"),
             (self.word_vectors.source != "file" or bool(self.word_vectors.path)
              and Path(self.word_vectors.path).is_file(),
              f"word_vectors.path not found: {self.word_vectors.path}"),
-            (self.word.word_dim == self.word_vectors.dim,
-             f"word.word_dim ({self.word.word_dim}) must equal word_vectors.dim "
-             f"({self.word_vectors.dim})"),
-            (self.audio.joint_dim == self.word.joint_dim,
-             f"audio.joint_dim ({self.audio.joint_dim}) must equal word.joint_dim "
-             f"({self.word.joint_dim})"),
-            (self.audio.n_mels == self.frontend.n_mels,
-             f"audio.n_mels ({self.audio.n_mels}) must equal frontend.n_mels "
-             f"({self.frontend.n_mels})"),
             (len(self.audio.channels) == 7, "audio.channels needs 7 widths (128 mels pool to 1)"),
-            (all(width >= 1 for width in self.audio.channels), "audio.channels must all be ≥ 1"),
-            (self.frontend.n_mels >= pooled and self.frontend.chunk_frames >= pooled,
-             f"frontend.n_mels and frontend.chunk_frames must be ≥ {pooled} "
-             f"({len(self.audio.channels)} pooling blocks), got {self.frontend.n_mels} and "
-             f"{self.frontend.chunk_frames}"),
-            (min(self.audio.backbone_dim, self.audio.joint_dim, self.word.hidden_dim,
-                 self.word_vectors.dim) >= 1,
-             "audio.backbone_dim, audio.joint_dim, word.hidden_dim and word_vectors.dim "
-             "must be ≥ 1"),
-            (0 <= self.audio.dropout < 1 and 0 <= self.word.dropout < 1,
-             "audio.dropout and word.dropout must be in [0, 1)"),
-            (self.max_chunks >= 1, f"max_chunks must be ≥ 1, got {self.max_chunks}"),
             (bool(self.out), "out must name a run folder"),
         ]
         problems = (self.data.problems() + self.objective.problems() + self.optim.problems()
+                    + self.model_config().problems()
                     + [message for ok, message in checks if not ok])
         problems += filter(None, [folder_problem(self.out, "out")])
         raise_problems(problems, where)

@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from retrieval import strict_json
 from retrieval.bundle import load_bundle, save_bundle
-from retrieval.model import ModelConfig, MusicSearchModel, NonFiniteOutput
+from retrieval.model import MusicSearchModel, NonFiniteOutput
 
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import ConfigError, TrainConfig, folder_problem
@@ -114,9 +114,7 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, resume: bool =
     splits = load_catalog_splits(catalog)
     if not splits["train"] or not splits["valid"]:
         raise ConfigError(f"{catalog}: needs tracks in both the train and valid splits")
-    model_config = ModelConfig(frontend=config.frontend, audio=config.audio, word=config.word,
-                               word_vectors=config.word_vectors, max_chunks=config.max_chunks)
-    model = MusicSearchModel(model_config)
+    model = MusicSearchModel(config.model_config())
     tags = tag_vocabulary(splits["train"], config.data.min_tag_tracks,
                           lambda t: model.phrase_vector(t) is not None)
     if len(tags) < 2:
