@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import warnings
 from dataclasses import asdict, dataclass
 from functools import lru_cache
@@ -177,7 +178,8 @@ def load_audio(path: str | Path, sample_rate: int, max_seconds: float | None = N
     if path.stat().st_size == 0:  # libsndfile's message for this one is misleading
         raise AudioDecodeError(f"cannot decode {path.name}: the file is empty")
     try:
-        handle = soundfile.SoundFile(str(path))
+        # bytes: soundfile encodes a str path strictly, which fails on non-UTF-8 file names
+        handle = soundfile.SoundFile(os.fsencode(path))
     except Exception as error:  # libsndfile raises several types; all mean "unreadable"
         raise AudioDecodeError(f"cannot decode {path.name}: {error}") from None
     with handle:

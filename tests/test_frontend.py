@@ -1,6 +1,7 @@
 """Audio front end on real files: decoding formats, mono, resampling, log-mel, chunks, cache."""
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -312,3 +313,13 @@ def test_search_by_short_or_loud_audio_from_the_cli(audio_index, tmp_path, capsy
     assert len(json.loads(captured.out)["results"]) == 3          # found, not [] as before
     assert captured.err.strip().splitlines() == [
         f"musicsearch: warning: {loud}: peak 5e+29 is above full scale; scaled to a peak of 1"]
+
+
+def test_a_file_name_that_is_not_utf8_decodes(tmp_path):
+    """soundfile encodes str paths strictly; a Latin-1 or raw-byte name must still open."""
+    name = os.fsencode(tmp_path) + b"/caf\xe9 \xff.wav"
+    tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(16000) / 16000)).astype(np.float32)
+    soundfile.write(str(tmp_path / "plain.wav"), tone, 16000)
+    os.rename(tmp_path / "plain.wav", name)
+    decoded = load_audio(os.fsdecode(name), 16000)
+    np.testing.assert_allclose(decoded, tone, atol=1e-4)
