@@ -83,3 +83,21 @@ def test_bad_config_is_one_line(tmp_path, capsys):
     assert main(["train", "--config", str(config)]) == 2
     err = capsys.readouterr().err
     assert "not valid YAML" in err and len(err.strip().splitlines()) == 1
+
+
+def test_track_id_typed_as_a_non_utf8_path(tiny_audio, tiny_bundle, tmp_path, monkeypatch, capsys):
+    """A folder-scan track whose file name is not UTF-8 is found by the path a shell passes."""
+    import os
+    import shutil
+    monkeypatch.setenv("MUSICSEARCH_HOME", str(tmp_path / "home"))
+    music = os.fsencode(tmp_path / "music")
+    os.makedirs(music)
+    for i, name in enumerate([b"ok.wav", b"caf\xe9.wav"]):
+        shutil.copy(tiny_audio[0] / "audio" / f"clip{i}.wav", music + b"/" + name)
+    common = ["--qdrant", str(tmp_path / "qdrant"), "--model", str(tiny_bundle)]
+    assert main(["index", os.fsdecode(music), *common]) == 0
+    capsys.readouterr()
+    assert main(["search", "--track", os.fsdecode(music + b"/caf\xe9.wav"), "--json",
+                 *common]) == 0
+    results = json.loads(capsys.readouterr().out)["results"]
+    assert [r["title"] for r in results] == ["ok"]

@@ -3,7 +3,6 @@ function and prints the result. `main(argv)` is callable from tests."""
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -81,7 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=INDEX_EPILOG,
         description="Index a folder of audio (recursively), one audio file, or a catalog JSONL.\n"
                     "Re-runs encode only new or changed audio, and remove the tracks of\n"
-                    "files gone from an indexed folder.")
+                    "files gone from an indexed folder.\n\n"
+                    "Audio: wav, flac, ogg, mp3 or aiff at 1–768 kHz, at least one FFT frame\n"
+                    "long (32 ms for the shipped model); only the first 10 minutes (the model's\n"
+                    "max_seconds) of a longer file are decoded; float audio above full scale\n"
+                    "is scaled to a peak of 1.")
     index.add_argument("path", help="a folder of audio files, an audio file, or a catalog .jsonl")
     index.add_argument("--catalog", default=None, help="catalog JSONL describing the folder's tracks")
     _add_index_location(index)
@@ -204,15 +207,19 @@ def _cmd_search(args) -> int:
     from retrieval.query import QueryError
     if args.text is None and args.audio is None and args.track is None:
         raise QueryError("empty query: give TEXT, --audio FILE or --track ID")
+    from retrieval.catalog import path_to_text
+    from retrieval.strict_json import dumps
+    # A track id typed as a path with non-UTF-8 bytes is stored as its file:// form.
+    track_id = path_to_text(args.track) if args.track is not None else None
     searcher = _open_searcher(args)
     try:
         started = time.perf_counter()
-        result = searcher.search(text=args.text, audio=args.audio, track_id=args.track, k=args.k)
+        result = searcher.search(text=args.text, audio=args.audio, track_id=track_id, k=args.k)
         elapsed = time.perf_counter() - started
     finally:
         searcher.store.close()
     if args.json:
-        print(json.dumps(result.to_dict(), ensure_ascii=False))
+        print(dumps(result.to_dict(), ensure_ascii=False))
     else:
         _print_results(result, elapsed)
     return 0
