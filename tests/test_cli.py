@@ -83,6 +83,12 @@ def test_bad_config_is_one_line(tmp_path, capsys):
     assert main(["train", "--config", str(config)]) == 2
     err = capsys.readouterr().err
     assert "not valid YAML" in err and len(err.strip().splitlines()) == 1
+    binary = tmp_path / "config.wav"
+    binary.write_bytes(b"RIFF\x80\xff\xfe junk")
+    for command in ("train", "evaluate"):
+        assert main([command, "--config", str(binary)]) == 2
+        err = capsys.readouterr().err
+        assert "not a UTF-8 text file" in err and len(err.strip().splitlines()) == 1
 
 
 def test_track_id_typed_as_a_non_utf8_path(tiny_audio, tiny_bundle, tmp_path, monkeypatch, capsys):
