@@ -52,10 +52,11 @@ def probe_audio(path: str | os.PathLike | None) -> AudioFile | None:
         descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except (OSError, ValueError, TypeError):
         return None
+    status = os.fstat(descriptor)
+    if not stat.S_ISREG(status.st_mode) or status.st_size == 0:
+        os.close(descriptor)
+        return None
     with os.fdopen(descriptor, "rb") as handle:
-        status = os.fstat(descriptor)
-        if not stat.S_ISREG(status.st_mode) or status.st_size == 0:
-            return None
         try:
             info = soundfile.info(handle)
         except Exception:  # libsndfile raises several types; all mean "not audio"
