@@ -12,13 +12,16 @@ What it does, with the real commands:
 3. starts `python -m ui.cli ui --qdrant WORKDIR/qdrant --collection load --port P` from
    `--code` (default: this checkout; point it at another checkout, e.g. an unmodified one,
    to compare before/after in the same session), waits until it answers;
-4. sends one query (first-query latency), then runs the load: each client submits its
-   queries one after another exactly as the page does for the Search button: it reads
-   `/config`, and for a queued event POSTs `gradio_api/queue/join` and reads the result
-   from the `gradio_api/queue/data` event stream; for an event outside the queue it POSTs
-   `gradio_api/run/<api_name>`. A query counts as an error unless its result has cards.
+4. sends one query (first-query latency), then runs the load: each client (one keep-alive
+   connection, like a browser tab) submits its queries one after another, as the page
+   does for the Search button. A page with the app's `search` route (ui/search_route.py)
+   sends `GET search?q=…&k=10`; an older page triggers the Gradio event found in
+   `/config`: queued, `POST gradio_api/queue/join` and the result from the
+   `gradio_api/queue/data` event stream; outside the queue, `POST gradio_api/run/predict`.
+   A query counts as an error unless its result has cards.
 
     python benchmarks/ui_load.py [--clients 50] [--queries 20] [--code DIR] [--workdir DIR]
+                                 [--profile FILE]   # py-spy on the server during the load
 """
 from __future__ import annotations
 
@@ -209,7 +212,7 @@ class PageClient:
             return [html.decode()]
         if not self.queued:
             reply = await self.connection.request(
-                "POST", f"{self.prefix}gradio_api/run/{self.api_name}", self.payload(text))
+                "POST", f"{self.prefix}gradio_api/run/predict", self.payload(text))   # as the page posts it
             return json.loads(reply)["data"]
         joined = json.loads(await self.connection.request(
             "POST", f"{self.prefix}gradio_api/queue/join", self.payload(text)))
