@@ -20,7 +20,7 @@ from retrieval.bundle import load_bundle
 from retrieval.search import Searcher
 from ui.app import (build_app, header_text, indexed_audio_path, run_search, search_outputs,
                     warm_up)
-from ui.app import serve
+from ui.app import ServeError, serve
 from ui.format import ResultRow, playable_path, render_results, render_status
 from ui.media import probe_audio
 from ui.uploads import UploadFolder
@@ -429,3 +429,27 @@ def test_max_upload_mb_must_be_a_sensible_size(value, capsys):
         assert exit_info.value.code == 2
         error = capsys.readouterr().err.strip().splitlines()[-1]
         assert error.startswith(f"musicsearch {command}: error: argument --max-upload-mb")
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "99999", "-1"])
+def test_port_must_be_a_port_number(value, capsys):
+    from ui.cli import main
+    with pytest.raises(SystemExit) as exit_info:
+        main(["ui", "--port", value])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error == f"musicsearch ui: error: argument --port: must be a TCP port number " \
+                    f"(1-65535), got '{value}'"
+
+
+def test_an_address_that_cannot_be_listened_on_is_one_clear_error(indexed):
+    searcher, _, _ = indexed
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(ServeError, match=f"cannot listen on 127.0.0.1:{port}: Address "
+                                             "already in use"):
+            serve(searcher, port=port, block=False, warm=False)
+    with pytest.raises(ServeError, match="unknown host"):
+        serve(searcher, host="999.1.1.1", port=port, block=False, warm=False)

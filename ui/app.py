@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -35,7 +36,7 @@ from .uploads import UploadFolder, UploadsOnly, private_upload_folder  # noqa: E
 
 __all__ = ["DEFAULT_EXAMPLES", "MAX_K", "MAX_QUERY_CHARS", "DEFAULT_MAX_UPLOAD_MB",
            "AUDIO_SLOTS", "SEARCH_SLOTS", "run_search", "search_outputs", "header_text",
-           "indexed_audio_path", "warm_up", "build_app", "serve"]
+           "indexed_audio_path", "warm_up", "build_app", "serve", "ServeError"]
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,27 @@ AUDIO_SLOTS = 2                # concurrent searches that encode an uploaded cli
 SEARCH_SLOTS = 2               # concurrent text searches against a Qdrant server
 HINT = "Results appear here. Press play on a card to listen; More like this finds " \
        "tracks that sound similar."
+
+
+class ServeError(OSError):
+    """The app cannot listen where it was asked to (address in use, unknown host, …)."""
+
+
+def check_address(host: str, port: int) -> None:
+    """Raise ServeError, with the reason, unless `host:port` can be listened on now.
+    (Gradio's own message blames the port for any failure, a bad host included.)"""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError, OverflowError) as error:
+        raise ServeError(f"cannot listen on {host}:{port}: unknown host ({error})") from None
+    family, kind, protocol, _, address = infos[0]
+    with socket.socket(family, kind, protocol) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)   # as the server does
+        try:
+            probe.bind(address)
+        except OSError as error:
+            raise ServeError(f"cannot listen on {host}:{port}: {error.strerror or error}; "
+                             "choose another --port or --host") from None
 
 
 def indexed_audio_path(store, track_id: str) -> str | None:
@@ -149,10 +171,12 @@ def serve(searcher, host: str = "127.0.0.1", port: int = 7860, open_browser: boo
     took 3.9 ms with two threads against 0.27 ms with one.
 
     With `block=False` the server runs in a background thread; the app is returned and
-    `app.close()` stops it (its URL is `app.local_url`).
+    `app.close()` stops it (its URL is `app.local_url`). Raises ServeError if host:port
+    cannot be listened on.
     """
     if not max_upload_mb > 0:
         raise ValueError(f"max_upload_mb must be positive, got {max_upload_mb}")
+    check_address(host, port)      # before the warm-up: fail in a second, not after it
     uploads = private_upload_folder()
     if torch_threads:
         import torch   # only to set the thread count; the model is retrieval's business

@@ -53,9 +53,19 @@ def _upload_megabytes(text: str) -> float:
     return value
 
 
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a TCP port number (1-65535), got {text!r}")
+    return value
+
+
 def _add_serve_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=7860)
+    parser.add_argument("--port", type=_port, default=7860)
     parser.add_argument("--max-upload-mb", type=_upload_megabytes, default=50.0, metavar="MB",
                         help="largest audio clip a visitor may upload (default: %(default)g)")
 
@@ -222,10 +232,13 @@ def _cmd_evaluate(args) -> int:
 
 
 def _cmd_ui(args) -> int:
-    from .app import serve
+    from .app import ServeError, serve
     searcher = _open_searcher(args)
     try:
         serve(searcher, host=args.host, port=args.port, max_upload_mb=args.max_upload_mb)
+    except ServeError as error:   # not in USER_ERRORS (ui/errors.py): reported here
+        print(f"musicsearch ui: error: {error}", file=sys.stderr)
+        return 2
     finally:
         searcher.store.close()
     return 0
