@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import httpx
+import numpy as np
 import pytest
 import soundfile
 
@@ -453,3 +454,27 @@ def test_an_address_that_cannot_be_listened_on_is_one_clear_error(indexed):
             serve(searcher, port=port, block=False, warm=False)
     with pytest.raises(ServeError, match="unknown host"):
         serve(searcher, host="999.1.1.1", port=port, block=False, warm=False)
+
+
+def test_text_encodings_are_remembered_read_only(tiny_model):
+    from ui.text_cache import TextCachedModel
+    calls = []
+
+    class Counting:
+        fingerprint = tiny_model.fingerprint
+
+        def encode_text(self, text):
+            calls.append(text)
+            return tiny_model.encode_text(text)
+
+    cached = TextCachedModel(Counting(), size=2)
+    first, parsed = cached.encode_text("slow piano")
+    again, _ = cached.encode_text("slow piano")
+    assert again is first and calls == ["slow piano"] and parsed.terms == ["slow", "piano"]
+    assert np.allclose(first, tiny_model.encode_text("slow piano")[0])
+    with pytest.raises(ValueError):
+        first[0] = 1.0                       # shared between searches: nobody may alter it
+    cached.encode_text("fast violin")
+    cached.encode_text("sad")                # size 2: "slow piano" is dropped
+    cached.encode_text("slow piano")
+    assert calls.count("slow piano") == 2 and cached.fingerprint == tiny_model.fingerprint

@@ -15,6 +15,7 @@ Searches with an uploaded clip go through a Gradio event outside the queue, at m
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import os
 import socket
@@ -32,6 +33,7 @@ from .callbacks import (DEFAULT_EXAMPLES, MAX_K, MAX_QUERY_CHARS, header_text,  
 from .format import CLIP_JS, CSS, RESULTS_JS, render_status  # noqa: E402
 from .media import audio_route, probe_audio  # noqa: E402
 from .search_route import search_route  # noqa: E402
+from .text_cache import TextCachedModel  # noqa: E402
 from .uploads import UploadFolder, UploadsOnly, private_upload_folder  # noqa: E402
 
 __all__ = ["DEFAULT_EXAMPLES", "MAX_K", "MAX_QUERY_CHARS", "DEFAULT_MAX_UPLOAD_MB",
@@ -164,7 +166,8 @@ def serve(searcher, host: str = "127.0.0.1", port: int = 7860, open_browser: boo
           warm: bool = True, torch_threads: int | None = 1) -> gr.Blocks:
     """Launch the app on host:port (see the module docstring for what it serves).
 
-    Uploads are capped at `max_upload_mb` MiB and kept in a private folder. `warm` runs one
+    Query-text encodings are remembered (ui/text_cache.py). Uploads are capped at
+    `max_upload_mb` MiB and kept in a private folder. `warm` runs one
     text and one audio query first, so the first visitor does not pay for loading.
     `torch_threads` sets this process's intra-op threads (None: leave them): concurrent
     requests already use the cores, and on a busy 2-core machine a 3-vector forward pass
@@ -177,6 +180,8 @@ def serve(searcher, host: str = "127.0.0.1", port: int = 7860, open_browser: boo
     if not max_upload_mb > 0:
         raise ValueError(f"max_upload_mb must be positive, got {max_upload_mb}")
     check_address(host, port)      # before the warm-up: fail in a second, not after it
+    searcher = copy.copy(searcher)    # the caller's searcher keeps its own model
+    searcher.model = TextCachedModel(searcher.model)
     uploads = private_upload_folder()
     if torch_threads:
         import torch   # only to set the thread count; the model is retrieval's business
