@@ -375,6 +375,9 @@ def test_uploads_are_capped_checked_and_removed(served):
     response = httpx.post(base + "run/on_search", timeout=30,
                           json={"data": ["", file_data(indexed), 3], "session_hash": "t"})
     assert response.status_code != 200 and indexed.is_file()
+    # the screen-recording route (writes to Gradio's shared temp folder) is not offered
+    assert httpx.post(base + "process_recording",
+                      files={"video": ("v.mp4", b"0" * 1000)}).status_code == 404
 
 
 def test_search_route_answers_text_and_more_like_this(served):

@@ -199,6 +199,7 @@ def serve(searcher, host: str = "127.0.0.1", port: int = 7860, open_browser: boo
     app.launch(server_name=host, server_port=port, share=False, inbrowser=open_browser,
                quiet=True, show_error=False, prevent_thread_lock=not block, css=HEADER_CSS,
                theme=gr.themes.Soft(), footer_links=[], ssr_mode=False, mcp_server=False,
+               run_history=False,     # no per-call recording, no runs page
                max_file_size=int(max_upload_mb * 1024 * 1024),
                app_kwargs={"routes": routes,
                            "middleware": [Middleware(UploadsOnly, uploads=uploads)]})

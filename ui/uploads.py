@@ -102,11 +102,15 @@ class UploadFolder:
 # Gradio's routes that read files from the server's disk or fetch URLs for the browser.
 _FILE_ROUTES = ("/gradio_api/file=", "/gradio_api/file/", "/gradio_api/proxy=",
                 "/file=", "/file/", "/proxy=")
+# Routes this page never uses that take files: a screen recording is written to Gradio's
+# shared temporary folder, never deleted, and run through ffmpeg when installed.
+_UNUSED_ROUTES = ("/gradio_api/process_recording",)
 
 
 class UploadsOnly:
     """ASGI middleware: Gradio's file routes answer only for files inside the upload
-    folder; every other path, URL or traversal gets 404 before Gradio sees it."""
+    folder; every other path, URL or traversal gets 404 before Gradio sees it, and so do
+    the file-taking routes the page does not use."""
 
     def __init__(self, app: ASGIApp, uploads: UploadFolder):
         self.app = app
@@ -115,11 +119,12 @@ class UploadsOnly:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             path = scope.get("path", "")     # already percent-decoded by the server
-            for prefix in _FILE_ROUTES:
-                if path.startswith(prefix) and not self._allowed(path[len(prefix):], prefix):
-                    response = PlainTextResponse("Not found", status_code=404)
-                    await response(scope, receive, send)
-                    return
+            refused = path.rstrip("/") in _UNUSED_ROUTES or any(
+                path.startswith(prefix) and not self._allowed(path[len(prefix):], prefix)
+                for prefix in _FILE_ROUTES)
+            if refused:
+                await PlainTextResponse("Not found", status_code=404)(scope, receive, send)
+                return
         await self.app(scope, receive, send)
 
     def _allowed(self, target: str, prefix: str) -> bool:
