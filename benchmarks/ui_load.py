@@ -278,23 +278,24 @@ async def load(base: str, clients: int, per_client: int, queries: list[str],
 
 
 def profile_summary(path: Path, top: int = 15) -> dict:
-    """Collapsed py-spy stacks → the share of busy samples under each of the top frames
-    (inclusive), and of samples whose innermost frame is in each module (self)."""
-    inclusive, own, busy = {}, {}, 0
+    """Collapsed py-spy stacks (samples of whichever thread holds the GIL: the server's
+    Python work is serialised on it) → the share of samples under each of the top frames
+    (inclusive) and whose innermost frame is in each file (self)."""
+    inclusive, own, total = {}, {}, 0
     for line in path.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         frames = stack.split(";")
-        if not frames or any(idle in frames[-1] for idle in ("select", "wait (threading",
-                                                              "_worker (concurrent", "epoll")):
-            continue
-        busy += int(count)
+        total += int(count)
         for frame in set(frames):
             inclusive[frame] = inclusive.get(frame, 0) + int(count)
         module = frames[-1].split("(", 1)[-1].split(":")[0].rstrip(")")
         own[module] = own.get(module, 0) + int(count)
-    share = lambda d: {k: round(v / max(busy, 1), 3)
-                       for k, v in sorted(d.items(), key=lambda kv: -kv[1])[:top]}
-    return {"busy_samples": busy, "inclusive": share(inclusive), "self_by_file": share(own)}
+
+    def share(counts: dict) -> dict:
+        ranked = sorted(counts.items(), key=lambda item: -item[1])[:top]
+        return {key: round(value / max(total, 1), 3) for key, value in ranked}
+
+    return {"samples": total, "inclusive": share(inclusive), "self_by_file": share(own)}
 
 
 def wait_until_up(base: str, server: subprocess.Popen, limit_s: float) -> float:
