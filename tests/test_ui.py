@@ -344,6 +344,10 @@ def test_uploads_are_capped_checked_and_removed(served):
     big = (folder / records[0].path).read_bytes()                     # 6 s: over 0.1 MB
     assert len(big) > 0.1 * 1024 * 1024 > len(clip.getvalue())
     assert httpx.post(base + "upload", files={"files": ("big.wav", big)}).status_code == 413
+    # many files under the cap each, in one request: the request body is capped too
+    parts = [("files", (f"part{i}.wav", os.urandom(60_000))) for i in range(3)]
+    assert httpx.post(base + "upload", files=parts).status_code == 413
+    assert not list(uploads.rglob("part*.wav"))
 
     def upload(name: str, content: bytes) -> Path:
         response = httpx.post(base + "upload", files={"files": (name, content)})

@@ -43,6 +43,7 @@ __all__ = ["DEFAULT_EXAMPLES", "MAX_K", "MAX_QUERY_CHARS", "DEFAULT_MAX_UPLOAD_M
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_UPLOAD_MB = 50.0
+REQUEST_OVERHEAD_BYTES = 64 * 1024   # a request body may exceed the upload cap by this much
 AUDIO_SLOTS = 2                # concurrent searches that encode an uploaded clip
 SEARCH_SLOTS = 2               # concurrent text searches against a Qdrant server
 HINT = "Results appear here. Press play on a card to listen; More like this finds " \
@@ -194,13 +195,17 @@ def serve(searcher, host: str = "127.0.0.1", port: int = 7860, open_browser: boo
         return search_outputs(searcher, text, None, k, track_id=track_id,
                               track_label=track_label)
 
+    upload_bytes = int(max_upload_mb * 1024 * 1024)
     routes = [search_route(page, SEARCH_SLOTS, inline=_searches_in_process(searcher.store)),
               audio_route(lambda track_id: indexed_audio_path(searcher.store, track_id))]
     app.launch(server_name=host, server_port=port, share=False, inbrowser=open_browser,
                quiet=True, show_error=False, prevent_thread_lock=not block, css=HEADER_CSS,
                theme=gr.themes.Soft(), footer_links=[], ssr_mode=False, mcp_server=False,
                run_history=False,     # no per-call recording, no runs page
-               max_file_size=int(max_upload_mb * 1024 * 1024),
+               max_file_size=upload_bytes,     # per file; and per request, below:
                app_kwargs={"routes": routes,
-                           "middleware": [Middleware(UploadsOnly, uploads=uploads)]})
+                           "middleware": [Middleware(UploadsOnly, uploads=uploads)],
+                           # Gradio takes up to 1000 files per upload request: cap the
+                           # body itself (the form's own headers need a few KiB more)
+                           "max_body_size": upload_bytes + REQUEST_OVERHEAD_BYTES})
     return app
