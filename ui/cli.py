@@ -232,7 +232,11 @@ def _cmd_evaluate(args) -> int:
 
 
 def _cmd_ui(args) -> int:
+    import signal
     from .app import ServeError, serve
+    # A service manager's SIGTERM stops the server as Ctrl+C does, so the exit clean-up
+    # (the private upload folder) runs.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     searcher = _open_searcher(args)
     try:
         serve(searcher, host=args.host, port=args.port, max_upload_mb=args.max_upload_mb)
