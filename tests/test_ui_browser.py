@@ -1,12 +1,13 @@
-"""The served app in headless Chromium: a text search shows result cards with players, and
-the server refuses files outside the indexed folders.
+"""The served app in headless Chromium: a text search shows result cards whose players play
+the indexed audio; the server refuses every other file, however it is asked for; uploads
+are checked and removed.
 
 Needs /usr/bin/chromium (`.ci/install-browser.sh`) and the `playwright` package (test extra);
 skipped with a reason otherwise. Playwright drives the system Chromium: no browser download.
 """
 from __future__ import annotations
 
-import shutil
+import os
 import socket
 import time
 from pathlib import Path
@@ -20,6 +21,8 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"
 
 playwright_api = pytest.importorskip(
     "playwright.sync_api", reason="the playwright package is not installed (test extra)")
+from test_ui import SECRET, music_folder, raw_get, refused_paths  # noqa: E402,F401
+
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.filterwarnings("ignore:::gradio.queueing"),   # gradio's own pandas use
@@ -35,22 +38,17 @@ def _free_port() -> int:
 
 
 @pytest.fixture()
-def served(tiny_model, tiny_audio, tmp_path):
-    from retrieval.search import Searcher
-    from test_ui import index_tiny
-    from ui.app import indexed_audio_roots, serve
+def served(music_folder):
+    """The real app over an indexed copy of the tiny folder (see test_ui.music_folder)."""
+    from ui.app import serve
 
-    folder, records = tiny_audio
-    store = index_tiny(tiny_model, folder, tmp_path / "index")
-    searcher = Searcher(tiny_model, store)
-    roots = indexed_audio_roots(store)
+    searcher, folder, records, outside = music_folder
     port = _free_port()
-    app = serve(searcher, port=port, audio_roots=roots, block=False)
+    app = serve(searcher, port=port, block=False)
     try:
-        yield f"http://127.0.0.1:{port}/", folder, records
+        yield f"http://127.0.0.1:{port}/", port, folder, records, outside
     finally:
         app.close()
-        store.close()
 
 
 @pytest.fixture()
@@ -66,13 +64,16 @@ def browser():
 
 def test_search_in_the_browser(served, browser, tmp_path):
     started = time.monotonic()
-    url, folder, records = served
+    url, port, folder, records, outside = served
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.set_default_timeout(20_000)
+    requests = []
+    page.on("request", lambda request: requests.append(request.url))
     page.goto(url)
     page.wait_for_selector("#ms-query textarea, #ms-query input")
     assert "8 tracks indexed" in page.inner_text("#ms-header")
 
+    # a text search goes through the light `search` route, not a Gradio event
     query = page.locator("#ms-query textarea, #ms-query input").first
     query.fill("fast happy violin")
     page.click("#ms-search")
@@ -80,14 +81,17 @@ def test_search_in_the_browser(served, browser, tmp_path):
     titles = page.locator(".ms-card .ms-title").all_inner_texts()
     assert len(titles) == len(records)          # default k=10 > 8 indexed tracks
     assert set(titles) <= {r.title for r in records}
-    assert "fast happy violin" in page.inner_text("#ms-status")
+    assert "fast happy violin" in page.inner_text(".ms-status")
+    assert any("/search?q=fast+happy+violin" in r for r in requests)
+    assert not any("gradio_api/run" in r or "queue/join" in r for r in requests)
     players = page.locator("audio.ms-player")
     assert players.count() == len(records)
 
-    # the players' files are served (inline, with ranges), from the indexed folder
+    # the players' files come from the track-id route, and play
     src = players.first.get_attribute("src")
+    assert src.startswith("audio/") and str(folder) not in src
     response = page.request.get(url + src)
-    assert response.status == 200 and response.headers["content-type"].startswith("audio/")
+    assert response.status == 200 and response.headers["content-type"] == "audio/wav"
     assert len(response.body()) > 1000
     audio_ok = page.evaluate("""async () => {
         const a = document.querySelector('audio.ms-player'); a.preload = 'auto'; a.load();
@@ -96,18 +100,19 @@ def test_search_in_the_browser(served, browser, tmp_path):
         return a.readyState >= 1 && a.duration > 5; }""")
     assert audio_ok
 
-    # files outside the indexed folders are refused
-    outside = tmp_path / "secret.wav"
-    shutil.copy(folder / records[0].path, outside)
-    for path in ["/etc/passwd", str(outside), str(folder / "catalog.jsonl")]:
-        assert page.request.get(url + "gradio_api/file=" + path).status != 200, path
+    # everything else is refused, however it is asked for (raw paths: no normalisation)
+    uploads = os.environ["GRADIO_TEMP_DIR"]
+    for path in refused_paths(folder, outside, uploads, url):
+        status, _, body = raw_get(port, path)
+        assert status in (403, 404), (path, status)
+        assert SECRET.encode() not in body and b"root:" not in body, path
 
     # Enter submits; an unknown-only query shows a friendly message, not a trace
     query.fill("qzxv blorptang")
     query.press("Enter")
     page.wait_for_function(
-        "document.querySelector('#ms-status').innerText.includes('qzxv')")
-    assert "no known words" in page.inner_text("#ms-status").lower()
+        "document.querySelector('.ms-status').innerText.includes('qzxv')")
+    assert "no known words" in page.inner_text(".ms-status").lower()
     assert page.locator(".ms-card").count() == 0
 
     # "More like this" searches by the clicked track
@@ -117,6 +122,25 @@ def test_search_in_the_browser(served, browser, tmp_path):
     first_title = page.locator(".ms-card .ms-title").first.inner_text()
     page.locator(".ms-card .ms-more").first.click()
     page.wait_for_function(
-        f"document.querySelector('#ms-status').innerText.includes('sounds like {first_title}')")
+        f"document.querySelector('.ms-status').innerText.includes('sounds like {first_title}')")
     assert first_title not in page.locator(".ms-card .ms-title").all_inner_texts()
+
+    # a non-audio upload is refused with a message; a clip search goes through Gradio's
+    # event, and its upload is deleted afterwards
+    file_input = page.locator("#ms-audio input[type=file]")
+    fake = tmp_path / "notes.wav"
+    fake.write_text(SECRET)
+    file_input.set_input_files(str(fake))
+    page.wait_for_function(
+        "document.querySelector('.ms-status').innerText.includes('not an audio file')")
+    assert not list(Path(uploads).rglob("notes.wav"))
+    file_input.set_input_files(str(folder / records[3].path))
+    page.wait_for_function("window.musicsearchClip === true")
+    query.fill("")
+    page.click("#ms-search")
+    page.wait_for_function(
+        f"document.querySelector('.ms-status').innerText.includes('sounds like {Path(records[3].path).name}')")
+    assert page.locator(".ms-card .ms-title").first.inner_text() == records[3].title
+    assert any("gradio_api/run/predict" in r for r in requests)     # the page's event call
+    assert not list(Path(uploads).rglob(Path(records[3].path).name))
     assert time.monotonic() - started < 60

@@ -1,176 +1,156 @@
 """The Gradio app: a thin layer over `retrieval.search.Searcher`.
 
-The callbacks (`run_search`, `search_outputs`, `header_text`) are plain functions of the
-searcher and the inputs, testable without a browser. `build_app` wires them into a
-`gr.Blocks`; `serve` launches it, serving audio only from the indexed folders.
+The callbacks (`run_search`, `search_outputs`, `header_text`, in ui/callbacks.py) are plain
+functions of the searcher and the inputs. `build_app` wires them into a `gr.Blocks`;
+`serve` launches it with the app's own routes:
+
+- `search?q=…` (ui/search_route.py): text searches and "More like this", which the page
+  sends there instead of through a Gradio event (the light path; see that module);
+- `audio/<quoted track id>` (ui/media.py): an indexed track's audio, looked up in the index
+  payload. Besides the user's own uploads (ui/uploads.py) nothing else is served: no folder.
+
+Searches with an uploaded clip go through a Gradio event outside the queue, at most
+`AUDIO_SLOTS` at once (they decode audio and run the CNN); the upload is deleted after.
 """
 from __future__ import annotations
 
+import asyncio
+import copy
 import logging
 import os
+import socket
+from contextlib import nullcontext
 from pathlib import Path
 
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"   # before gradio is imported
 
 import gradio as gr  # noqa: E402
+from fastapi.middleware import Middleware  # noqa: E402
+from starlette.concurrency import run_in_threadpool  # noqa: E402
 
-from retrieval.frontend import AudioDecodeError  # noqa: E402
-from retrieval.query import QueryError  # noqa: E402
+from .callbacks import (DEFAULT_EXAMPLES, MAX_K, MAX_QUERY_CHARS, header_text,  # noqa: E402
+                        run_search, search_outputs, warm_up)
+from .format import CLIP_JS, CSS, RESULTS_JS, render_status  # noqa: E402
+from .media import audio_route, probe_audio  # noqa: E402
+from .search_route import search_route  # noqa: E402
+from .text_cache import TextCachedModel  # noqa: E402
+from .uploads import UploadFolder, UploadsOnly, private_upload_folder  # noqa: E402
 
-from .errors import USER_ERRORS  # noqa: E402
-
-from .format import (CSS, RESULTS_JS, ResultRow, render_header, render_results,  # noqa: E402
-                     render_status, resolve_audio_path)
-
-__all__ = ["DEFAULT_EXAMPLES", "MAX_K", "run_search", "search_outputs", "header_text",
-           "indexed_audio_roots", "build_app", "serve"]
+__all__ = ["DEFAULT_EXAMPLES", "MAX_K", "MAX_QUERY_CHARS", "DEFAULT_MAX_UPLOAD_MB",
+           "AUDIO_SLOTS", "SEARCH_SLOTS", "run_search", "search_outputs", "header_text",
+           "indexed_audio_path", "warm_up", "build_app", "serve", "ServeError"]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_EXAMPLES = ["lively irish fiddle reel", "calm choir chorale",
-                    "string quartet in a minor key", "fast jig on flute", "solemn organ"]
-MAX_K = 50
+DEFAULT_MAX_UPLOAD_MB = 50.0
+REQUEST_OVERHEAD_BYTES = 64 * 1024   # a request body may exceed the upload cap by this much
+AUDIO_SLOTS = 2                # concurrent searches that encode an uploaded clip
+SEARCH_SLOTS = 2               # concurrent text searches against a Qdrant server
+HINT = "Results appear here. Press play on a card to listen; More like this finds " \
+       "tracks that sound similar."
 
 
-def _clean_k(k) -> int:
+class ServeError(OSError):
+    """The app cannot listen where it was asked to (address in use, unknown host, …)."""
+
+
+def check_address(host: str, port: int) -> None:
+    """Raise ServeError, with the reason, unless `host:port` can be listened on now.
+    (Gradio's own message blames the port for any failure, a bad host included.)"""
     try:
-        return max(1, min(MAX_K, int(k)))
-    except (TypeError, ValueError):
-        return 10
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError, OverflowError) as error:
+        raise ServeError(f"cannot listen on {host}:{port}: unknown host ({error})") from None
+    family, kind, protocol, _, address = infos[0]
+    with socket.socket(family, kind, protocol) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)   # as the server does
+        try:
+            probe.bind(address)
+        except OSError as error:
+            raise ServeError(f"cannot listen on {host}:{port}: {error.strerror or error}; "
+                             "choose another --port or --host") from None
 
 
-def _describe(text: str | None, audio_path: str | None, track_label: str | None) -> str:
-    parts = []
-    if text:
-        parts.append(f"“{text}”")
-    if audio_path:
-        parts.append(f"sounds like *{Path(audio_path).name}*")
-    if track_label:
-        parts.append(f"sounds like *{track_label}*")
-    return " + ".join(parts)
-
-
-def run_search(searcher, text: str | None, audio_path: str | None, k=10, *,
-               track_id: str | None = None, track_label: str | None = None,
-               audio_roots: list[str] | tuple[str, ...] = ()) -> tuple[str, list[ResultRow]]:
-    """One query → (status markdown, ranked rows). Never raises for user errors.
-
-    `text` and `audio_path` combine (the searcher sums their vectors); `track_id` asks
-    for tracks that sound like an indexed one (`track_label`, its title, names it). Row paths are resolved against
-    `audio_roots` and are None when the file is missing or outside them.
-    """
-    text = (text or "").strip() or None
-    audio_path = audio_path or None
-    if text is None and audio_path is None and track_id is None:
-        return render_status("Type a description (e.g. *lively irish fiddle reel*) or "
-                             "upload an audio clip, then press **Search**.", kind="hint"), []
+def indexed_audio_path(store, track_id: str) -> str | None:
+    """The indexed file of a track, from its payload: None if the track is not indexed,
+    its path is not absolute (index/points.py stores absolute paths), or the store cannot
+    look payloads up."""
+    lookup = getattr(store, "existing_payloads", None)
+    if lookup is None:
+        return None
     try:
-        result = searcher.search(text=text, audio=audio_path, track_id=track_id,
-                                 k=_clean_k(k))
-    except AudioDecodeError as error:
-        return render_status(f"Could not read the uploaded audio: {error}. "
-                             "Try a WAV, FLAC or OGG file.", kind="error"), []
-    except QueryError as error:
-        message = str(error)
-        if message.startswith("no known words"):
-            message += ". Try words like instruments, genres, moods or tempos."
-        return render_status(message[0].upper() + message[1:], kind="error"), []
-    except USER_ERRORS as error:
-        return render_status(str(error), kind="error"), []
-    except Exception as error:  # a bug or a broken index: log it, show one line
-        log.exception("search failed")
-        return render_status(f"Search failed ({type(error).__name__}: {error}).",
-                             kind="error"), []
-    rows = [ResultRow(rank=i, track_id=h.track_id, title=h.title, artist=h.artist,
-                      score=float(h.score), tags=list(h.tags), why=h.why,
-                      path=resolve_audio_path(h.path, audio_roots))
-            for i, h in enumerate(result.hits, start=1)]
-    label = (track_label or track_id) if track_id is not None else None
-    query = _describe(text, audio_path, label)
-    if rows:
-        status = f"**{len(rows)}** result{'s' if len(rows) != 1 else ''} for {query}"
-    else:
-        status = f"No indexed tracks matched {query}. Is the index empty?"
-    return render_status(status, result.notes), rows
+        path = (lookup([track_id]).get(track_id) or {}).get("path")
+    except Exception:  # a store gone away answers "no audio", the page stays up
+        log.exception("payload lookup failed for %r", track_id)
+        return None
+    return path if isinstance(path, str) and os.path.isabs(path) else None
 
 
-def search_outputs(searcher, text, audio_path, k, *, track_id=None, track_label=None,
-                   audio_roots=()) -> tuple[str, str]:
-    """`run_search` rendered for the page: (status markdown, results HTML)."""
-    status, rows = run_search(searcher, text, audio_path, k, track_id=track_id,
-                              track_label=track_label, audio_roots=audio_roots)
-    return status, render_results(rows)
-
-
-def header_text(searcher, title: str = "musicsearch") -> str:
-    fingerprint = getattr(searcher.model, "fingerprint", None)
-    try:
-        n_tracks = int(searcher.store.count())
-    except Exception:  # a store that cannot count still serves searches
-        n_tracks = None
-    return render_header(title, fingerprint, n_tracks)
-
-
-def indexed_audio_roots(store) -> list[str]:
-    """The folders holding the indexed audio (for `serve(audio_roots=...)`): the parent
-    folder of every payload's absolute `path`, nested ones dropped. Needs a store with
-    `iter_payloads()` (the `index/` stores have it); [] otherwise."""
-    iter_payloads = getattr(store, "iter_payloads", None)
-    if iter_payloads is None:
-        return []
-    folders = {Path(p["path"]).parent for p in iter_payloads()
-               if p.get("path") and Path(p["path"]).is_absolute()}
-    return sorted(str(f) for f in folders
-                  if not any(o != f and f.is_relative_to(o) for o in folders))
+def _searches_in_process(store) -> bool:
+    """Whether the store searches in this process without waiting on I/O (the embedded
+    engine), rather than over the network (a Qdrant server)."""
+    from index.edge_store import EdgeStore   # ui may import index; only this check needs it
+    return isinstance(store, EdgeStore)
 
 
 def build_app(searcher, *, examples: list[str] | None = None, title: str = "musicsearch",
-              audio_roots: list[str] | tuple[str, ...] = ()) -> gr.Blocks:
-    """The search page. `audio_roots` are the indexed folders (for resolving hit paths)."""
+              uploads: UploadFolder | None = None) -> gr.Blocks:
+    """The search page. With `uploads` (the folder Gradio stores uploads in), each
+    uploaded clip is deleted once a search has used it, and non-audio uploads at once."""
     examples = list(DEFAULT_EXAMPLES if examples is None else examples)
-    roots = tuple(str(r) for r in audio_roots)
+    audio_slots = asyncio.Semaphore(AUDIO_SLOTS)     # waiting on it holds no thread
 
-    def on_search(text, audio_path, k):
-        return search_outputs(searcher, text, audio_path, k, audio_roots=roots)
+    async def on_search(text, audio_path, k):
+        """The Gradio event: clip searches (and text ones if the page script is absent)."""
+        def work():
+            return search_outputs(searcher, text, audio_path, k)
+        if not audio_path:
+            return await run_in_threadpool(work), None
+        if not os.path.isfile(audio_path):
+            return render_status("The uploaded clip is no longer on the server: please "
+                                 "upload it again.", kind="error"), None
+        with uploads.consumed(audio_path) if uploads else nullcontext():
+            async with audio_slots:
+                page = await run_in_threadpool(work)
+        return page, None     # the upload is gone: clear the player that showed it
 
-    def on_more_like(k, event: gr.EventData):
-        data = getattr(event, "_data", None)
-        data = data if isinstance(data, dict) else {}
-        if not data.get("track_id"):
+    def on_upload(audio_path):
+        if not audio_path or probe_audio(audio_path) is not None:
             return gr.skip(), gr.skip()
-        return search_outputs(searcher, None, None, k, track_id=str(data["track_id"]),
-                              track_label=data.get("title"), audio_roots=roots)
+        if uploads:
+            uploads.discard(audio_path)
+        return None, render_status(f"{Path(audio_path).name} is not an audio file "
+                                   "musicsearch can read: upload a WAV, FLAC, OGG or MP3 "
+                                   "clip.", kind="error")
 
-    with gr.Blocks(title=title, analytics_enabled=False) as app:
+    with gr.Blocks(title=title, analytics_enabled=False, delete_cache=(600, 3600)) as app:
         gr.Markdown(header_text(searcher, title), elem_id="ms-header")
         with gr.Row(equal_height=False):
             with gr.Column(scale=2, min_width=300):
                 text = gr.Textbox(label="Describe the music", lines=1, max_lines=3,
                                   placeholder="e.g. lively irish fiddle reel",
-                                  elem_id="ms-query", autofocus=True)
+                                  elem_id="ms-query", autofocus=True,
+                                  max_length=MAX_QUERY_CHARS)
                 if examples:
                     gr.Examples(examples=[[e] for e in examples], inputs=[text],
                                 label="Try")
                 audio = gr.Audio(label="…or find tracks that sound like a clip (optional)",
                                  sources=["upload"], type="filepath", elem_id="ms-audio")
-                k = gr.Slider(1, MAX_K, value=10, step=1, label="Results")
+                k = gr.Slider(1, MAX_K, value=10, step=1, label="Results", elem_id="ms-k")
                 with gr.Row():
                     clear = gr.Button("Clear", variant="secondary", scale=1)
                     search = gr.Button("Search", variant="primary", scale=2,
                                        elem_id="ms-search")
             with gr.Column(scale=3, min_width=420):
-                status = gr.Markdown(render_status(
-                    "Results appear here. Press play on a card to listen; "
-                    "**More like this** finds tracks that sound similar.", kind="hint"),
-                    elem_id="ms-status")
-                results = gr.HTML("", elem_id="ms-results", css_template=CSS,
-                                  js_on_load=RESULTS_JS)
-        inputs = [text, audio, k]
-        gr.on([search.click, text.submit], on_search, inputs=inputs,
-              outputs=[status, results], concurrency_limit=2)
-        results.click(on_more_like, inputs=[k], outputs=[status, results])
-        clear.click(lambda: ("", None, render_status("Cleared.", kind="hint"), ""),
-                    outputs=[text, audio, status, results])
+                results = gr.HTML(render_status(HINT, kind="hint"), elem_id="ms-results",
+                                  css_template=CSS, js_on_load=RESULTS_JS)
+        # Outside the queue: answered in the request itself, no event stream.
+        gr.on([search.click, text.submit], on_search, inputs=[text, audio, k],
+              outputs=[results, audio], queue=False)
+        audio.upload(on_upload, inputs=[audio], outputs=[audio, results], queue=False)
+        audio.change(None, inputs=[audio], js=CLIP_JS)     # browser only: no request
+        clear.click(lambda: ("", None, render_status("Cleared.", kind="hint")),
+                    outputs=[text, audio, results], queue=False)
     return app
 
 
@@ -181,21 +161,51 @@ HEADER_CSS = """
 """
 
 
-def serve(searcher, host: str = "127.0.0.1", port: int = 7860,
-          audio_roots: list[str] | tuple[str, ...] = (), open_browser: bool = False,
+def serve(searcher, host: str = "127.0.0.1", port: int = 7860, open_browser: bool = False,
           block: bool = True, *, examples: list[str] | None = None,
-          title: str = "musicsearch") -> gr.Blocks:
-    """Launch the app on host:port. Only files under `audio_roots` (the folders holding
-    indexed audio) are served, besides Gradio's own upload cache; never the filesystem.
+          title: str = "musicsearch", max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB,
+          warm: bool = True, torch_threads: int | None = 1) -> gr.Blocks:
+    """Launch the app on host:port (see the module docstring for what it serves).
+
+    Query-text encodings are remembered (ui/text_cache.py). Uploads are capped at
+    `max_upload_mb` MiB and kept in a private folder. `warm` runs one
+    text and one audio query first, so the first visitor does not pay for loading.
+    `torch_threads` sets this process's intra-op threads (None: leave them): concurrent
+    requests already use the cores, and on a busy 2-core machine a 3-vector forward pass
+    took 3.9 ms with two threads against 0.27 ms with one.
 
     With `block=False` the server runs in a background thread; the app is returned and
-    `app.close()` stops it (its URL is `app.local_url`).
+    `app.close()` stops it (its URL is `app.local_url`). Raises ServeError if host:port
+    cannot be listened on.
     """
-    roots = [str(Path(r).expanduser().resolve()) for r in audio_roots]
-    app = build_app(searcher, examples=examples, title=title, audio_roots=roots)
-    app.queue(default_concurrency_limit=2)
+    if not max_upload_mb > 0:
+        raise ValueError(f"max_upload_mb must be positive, got {max_upload_mb}")
+    check_address(host, port)      # before the warm-up: fail in a second, not after it
+    searcher = copy.copy(searcher)    # the caller's searcher keeps its own model
+    searcher.model = TextCachedModel(searcher.model)
+    uploads = private_upload_folder()
+    if torch_threads:
+        import torch   # only to set the thread count; the model is retrieval's business
+        torch.set_num_threads(torch_threads)
+    if warm:
+        warm_up(searcher, (examples or DEFAULT_EXAMPLES)[0])
+    app = build_app(searcher, examples=examples, title=title, uploads=uploads)
+
+    def page(text, track_id, track_label, k):
+        return search_outputs(searcher, text, None, k, track_id=track_id,
+                              track_label=track_label)
+
+    upload_bytes = int(max_upload_mb * 1024 * 1024)
+    routes = [search_route(page, SEARCH_SLOTS, inline=_searches_in_process(searcher.store)),
+              audio_route(lambda track_id: indexed_audio_path(searcher.store, track_id))]
     app.launch(server_name=host, server_port=port, share=False, inbrowser=open_browser,
-               allowed_paths=roots, quiet=True, show_error=False,
-               prevent_thread_lock=not block, css=HEADER_CSS, theme=gr.themes.Soft(),
-               footer_links=[], ssr_mode=False, mcp_server=False)
+               quiet=True, show_error=False, prevent_thread_lock=not block, css=HEADER_CSS,
+               theme=gr.themes.Soft(), footer_links=[], ssr_mode=False, mcp_server=False,
+               run_history=False,     # no per-call recording, no runs page
+               max_file_size=upload_bytes,     # per file; and per request, below:
+               app_kwargs={"routes": routes,
+                           "middleware": [Middleware(UploadsOnly, uploads=uploads)],
+                           # Gradio takes up to 1000 files per upload request: cap the
+                           # body itself (the form's own headers need a few KiB more)
+                           "max_body_size": upload_bytes + REQUEST_OVERHEAD_BYTES})
     return app

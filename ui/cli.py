@@ -42,6 +42,34 @@ def _add_index_location(parser: argparse.ArgumentParser) -> None:
                         help="model bundle folder (default: the shipped model)")
 
 
+def _upload_megabytes(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value <= 10_000:   # also refuses nan and inf
+        raise argparse.ArgumentTypeError(
+            f"must be a number of megabytes between 0 and 10000, got {text!r}")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a TCP port number (1-65535), got {text!r}")
+    return value
+
+
+def _add_serve_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=_port, default=7860)
+    parser.add_argument("--max-upload-mb", type=_upload_megabytes, default=50.0, metavar="MB",
+                        help="largest audio clip a visitor may upload (default: %(default)g)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="musicsearch", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -54,8 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--tracks", type=int, default=600,
                       help="demo corpus size to render and index (default: %(default)s)")
     demo.add_argument("--no-ui", action="store_true", help="do everything but serve the UI")
-    demo.add_argument("--host", default="127.0.0.1")
-    demo.add_argument("--port", type=int, default=7860)
+    _add_serve_options(demo)
     demo.add_argument("--model", default=None, metavar="DIR",
                       help="model bundle folder (default: the shipped model)")
 
@@ -105,8 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
 
     ui = commands.add_parser("ui", help="serve the Gradio app over an existing index")
-    ui.add_argument("--host", default="127.0.0.1")
-    ui.add_argument("--port", type=int, default=7860)
+    _add_serve_options(ui)
     _add_index_location(ui)
     return parser
 
@@ -130,7 +156,7 @@ def _open_searcher(args):
 def _cmd_demo(args) -> int:
     from .demo import run_demo
     return run_demo(tracks=args.tracks, serve_ui=not args.no_ui, host=args.host, port=args.port,
-                    model_dir=args.model)
+                    model_dir=args.model, max_upload_mb=args.max_upload_mb)
 
 
 def _cmd_corpus(args) -> int:
@@ -240,11 +266,17 @@ def _cmd_evaluate(args) -> int:
 
 
 def _cmd_ui(args) -> int:
-    from .app import indexed_audio_roots, serve
+    import signal
+    from .app import ServeError, serve
+    # A service manager's SIGTERM stops the server as Ctrl+C does, so the exit clean-up
+    # (the private upload folder) runs.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     searcher = _open_searcher(args)
     try:
-        serve(searcher, host=args.host, port=args.port,
-              audio_roots=indexed_audio_roots(searcher.store))
+        serve(searcher, host=args.host, port=args.port, max_upload_mb=args.max_upload_mb)
+    except ServeError as error:   # not in USER_ERRORS (ui/errors.py): reported here
+        print(f"musicsearch ui: error: {error}", file=sys.stderr)
+        return 2
     finally:
         searcher.store.close()
     return 0

@@ -6,6 +6,7 @@ indexes nothing), and serves the UI on http://127.0.0.1:7860.
 """
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -28,7 +29,8 @@ def _load_or_train_model(model_dir: str | None):
 
 
 def run_demo(tracks: int = 600, serve_ui: bool = True, host: str = "127.0.0.1",
-             port: int = 7860, model_dir: str | None = None) -> int:
+             port: int = 7860, model_dir: str | None = None,
+             max_upload_mb: float = 50.0) -> int:
     from index import index_tracks, open_store
     from retrieval.paths import default_corpus_dir
     from retrieval.search import Searcher
@@ -58,7 +60,11 @@ def run_demo(tracks: int = 600, serve_ui: bool = True, host: str = "127.0.0.1",
     if not serve_ui:
         store.close()
         return 0
-    from .app import indexed_audio_roots, serve
+    from .app import ServeError, serve
     print(f"[3/3] UI on http://{host}:{port}  (Ctrl+C to stop)")
-    serve(searcher, host=host, port=port, audio_roots=indexed_audio_roots(store))
+    try:
+        serve(searcher, host=host, port=port, max_upload_mb=max_upload_mb)
+    except ServeError as error:   # the corpus and index built above are kept
+        print(f"musicsearch demo: error: {error}", file=sys.stderr)
+        return 2
     return 0

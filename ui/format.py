@@ -5,15 +5,13 @@ No Gradio import here, so everything is testable as plain strings.
 from __future__ import annotations
 
 import html
+import os
 from dataclasses import dataclass, field
-from pathlib import Path
-from urllib.parse import quote
 
-__all__ = ["ResultRow", "resolve_audio_path", "file_url", "render_results", "render_header",
-           "render_status", "CSS", "RESULTS_JS"]
+from .media import audio_url
 
-# Gradio serves files under allowed_paths at this route (relative to the app's root).
-FILE_ROUTE = "gradio_api/file="
+__all__ = ["ResultRow", "playable_path", "render_results", "render_status", "render_page",
+           "render_header", "CSS", "RESULTS_JS", "CLIP_JS"]
 
 
 @dataclass
@@ -25,7 +23,7 @@ class ResultRow:
     score: float
     tags: list[str] = field(default_factory=list)
     why: str = ""
-    path: str | None = None        # absolute path of a playable file, None if not servable
+    path: str | None = None        # indexed file if it exists (the card gets a player)
 
     def to_dict(self) -> dict:
         return {"rank": self.rank, "track_id": self.track_id, "title": self.title,
@@ -33,35 +31,12 @@ class ResultRow:
                 "why": self.why, "path": self.path}
 
 
-def _inside(path: Path, root: Path) -> bool:
-    try:
-        path.relative_to(root)
-        return True
-    except ValueError:
-        return False
-
-
-def resolve_audio_path(path: str, roots: list[str] | tuple[str, ...] = ()) -> str | None:
-    """A hit's stored path → an absolute existing file inside one of `roots`, else None.
-
-    Relative paths are tried against each root. With no roots, any existing file is
-    accepted (the server decides what it serves; `serve` restricts it to indexed folders).
-    """
-    if not path:
-        return None
-    resolved_roots = [Path(r).expanduser().resolve() for r in roots]
-    candidate = Path(path).expanduser()
-    candidates = [candidate] if candidate.is_absolute() else [r / candidate for r in resolved_roots]
-    for option in candidates:
-        option = option.resolve()
-        if option.is_file() and (not resolved_roots
-                                 or any(_inside(option, r) for r in resolved_roots)):
-            return str(option)
+def playable_path(path: str | None) -> str | None:
+    """A hit's stored path if the card should offer a player: an absolute path to an
+    existing file. Only a hint for the page; the audio route does the real checks."""
+    if path and os.path.isabs(path) and os.path.isfile(path):
+        return path
     return None
-
-
-def file_url(path: str) -> str:
-    return FILE_ROUTE + quote(path, safe="/")
 
 
 def _esc(text: object) -> str:
@@ -75,7 +50,7 @@ def _card(row: ResultRow) -> str:
     why = f'<div class="ms-why">{_esc(row.why)}</div>' if row.why else ""
     if row.path:
         player = (f'<audio class="ms-player" controls preload="metadata" '
-                  f'src="{_esc(file_url(row.path))}"></audio>')
+                  f'src="{_esc(audio_url(row.track_id))}"></audio>')
     else:
         player = '<div class="ms-noaudio">audio file not available</div>'
     score = max(0.0, min(1.0, (row.score + 1) / 2))   # cosine in [-1, 1] → bar width
@@ -103,10 +78,17 @@ def render_results(rows: list[ResultRow]) -> str:
 
 
 def render_status(message: str, notes: list[str] | None = None, kind: str = "info") -> str:
-    """Markdown for the status line: an info line or a friendly error, plus notes."""
-    prefix = "**Sorry:** " if kind == "error" else ""
-    lines = [f"{prefix}{message}"] + [f"*Note: {n}*" for n in notes or []]
-    return "  \n".join(lines)
+    """The status line as HTML: `message` and `notes` are plain text (queries, file names
+    and titles end up in them), escaped here; `kind` is info, hint or error."""
+    prefix = "<b>Sorry:</b> " if kind == "error" else ""
+    lines = "".join(f'<div class="ms-note">Note: {_esc(n)}</div>' for n in notes or [])
+    return (f'<div class="ms-status ms-{_esc(kind)}" role="status">{prefix}{_esc(message)}'
+            f"{lines}</div>")
+
+
+def render_page(status: str, rows: list[ResultRow]) -> str:
+    """What the results area shows: the status line, then the cards."""
+    return status + render_results(rows)
 
 
 def render_header(title: str, fingerprint: str | None, n_tracks: int | None) -> str:
@@ -118,15 +100,60 @@ def render_header(title: str, fingerprint: str | None, n_tracks: int | None) -> 
             f"<small>Model {model} · {tracks} tracks indexed</small>")
 
 
-# Clicks on "More like this" become a 'click' event carrying the track id.
+# The page's own search path: text searches and "More like this" are answered by the app's
+# `search` route (one light request; see ui/search_route.py) instead of a Gradio event.
+# Searches with an uploaded clip (tracked by a JS-only change event on the audio input) and
+# anything this script cannot find in the page fall through to Gradio's event.
 RESULTS_JS = """
+const query = () => document.querySelector('#ms-query textarea, #ms-query input');
+const count = () => (document.querySelector('#ms-k input[type=number]') || {}).value || '10';
+async function search(params) {
+  element.setAttribute('aria-busy', 'true');
+  try {
+    const response = await fetch('search?' + new URLSearchParams({...params, k: count()}),
+                                 {headers: {Accept: 'text/html'}, cache: 'no-store'});
+    if (!response.ok) { throw new Error('HTTP ' + response.status); }
+    props.value = await response.text();
+  } catch (error) {
+    const line = document.createElement('div');
+    line.className = 'ms-status ms-error';
+    line.textContent = 'Sorry: the search did not answer (' + error.message + ').';
+    props.value = line.outerHTML;
+  } finally { element.removeAttribute('aria-busy'); }
+}
+function textSearch(event) {
+  const box = query();
+  if (window.musicsearchClip || !box) { return; }
+  event.preventDefault();
+  event.stopImmediatePropagation();
+  search({q: box.value});
+}
+if (!window.musicsearchPage) {
+  window.musicsearchPage = true;
+  document.addEventListener('click', (event) => {
+    if (event.target.closest && event.target.closest('#ms-search')) { textSearch(event); }
+  }, true);
+  for (const type of ['keydown', 'keypress']) {
+    document.addEventListener(type, (event) => {
+      if (event.key === 'Enter' && !event.shiftKey && event.target.closest
+          && event.target.closest('#ms-query')) { textSearch(event); }
+    }, true);
+  }
+}
 element.addEventListener('click', (event) => {
   const button = event.target.closest('.ms-more');
-  if (button) { trigger('click', {track_id: button.dataset.track, title: button.dataset.title}); }
+  if (button) { search({track: button.dataset.track, title: button.dataset.title}); }
 });
 """
 
+# A JS-only event on the audio input: whether a clip is loaded decides the search path.
+CLIP_JS = "(clip) => { window.musicsearchClip = Boolean(clip); return []; }"
+
 CSS = """
+.ms-status { margin: 2px 0 8px 0; }
+.ms-status.ms-error b { color: var(--error-text-color, #b91c1c); }
+.ms-note { font-size: 0.85em; font-style: italic; color: var(--body-text-color-subdued); }
+[aria-busy=true] { opacity: 0.6; }
 .ms-results { display: flex; flex-direction: column; gap: 6px; }
 .ms-card { display: flex; align-items: center; gap: 12px; padding: 8px 12px;
   border-radius: 10px; border: 1px solid var(--border-color-primary);
