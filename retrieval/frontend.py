@@ -28,9 +28,9 @@ import torchaudio
 
 from .resample import StreamResampler
 
-__all__ = ["FrontendConfig", "AudioDecodeError", "load_audio", "log_mel", "chunk_mel",
-           "audio_to_mel", "waveform_to_mel", "to_mono_resampled", "AUDIO_EXTENSIONS",
-           "MIN_SAMPLE_RATE", "MAX_SAMPLE_RATE"]
+__all__ = ["FrontendConfig", "AudioDecodeError", "AudioTooShort", "load_audio", "log_mel",
+           "chunk_mel", "audio_to_mel", "waveform_to_mel", "to_mono_resampled",
+           "AUDIO_EXTENSIONS", "MIN_SAMPLE_RATE", "MAX_SAMPLE_RATE"]
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
 MIN_SAMPLE_RATE = 1_000      # below this no music survives (Nyquist 500 Hz)
@@ -45,6 +45,11 @@ log = logging.getLogger(__name__)
 class AudioDecodeError(ValueError):
     """Audio that cannot be used: missing, corrupt, empty, too short, non-finite or
     unsupported."""
+
+
+class AudioTooShort(AudioDecodeError):
+    """Audio that decodes but is shorter than one analysis frame: the format is fine, so
+    callers should not suggest another one."""
 
 
 @dataclass(frozen=True)
@@ -94,8 +99,8 @@ class FrontendConfig:
         return self.n_fft / max(self.sample_rate, 1)   # max: also while validating rate 0
 
 
-def _too_short(seconds: float, min_seconds: float, name: str) -> AudioDecodeError:
-    return AudioDecodeError(f"{name} is too short ({seconds * 1000:.3g} ms, "
+def _too_short(seconds: float, min_seconds: float, name: str) -> AudioTooShort:
+    return AudioTooShort(f"{name} is too short ({seconds * 1000:.3g} ms, "
                             f"need ≥ {min_seconds * 1000:.3g} ms)")
 
 

@@ -194,6 +194,37 @@ def test_indexed_audio_path_comes_from_the_payload_only(indexed):
     assert indexed_audio_path(object(), records[0].track_id) is None   # no payload lookup
 
 
+def test_too_short_clip_is_explained_without_a_format_hint(indexed, tmp_path):
+    searcher, _, _ = indexed
+    clip = tmp_path / "blip.wav"
+    soundfile.write(clip, np.zeros(3, dtype=np.float32), 22050)
+    status, rows = run_search(searcher, None, str(clip), 5)
+    assert rows == [] and "too short" in status and "Try a WAV" not in status
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF junk" * 10)
+    status, rows = run_search(searcher, None, str(broken), 5)
+    assert rows == [] and "Try a WAV" in status
+
+
+def test_a_non_utf8_file_name_plays(tiny_model, tiny_audio, tmp_path):
+    """The index stores such a path as a file:// URI; the player and the route map it back."""
+    music = os.fsencode(tmp_path / "music")
+    os.makedirs(music)
+    odd = music + b"/caf\xe9 \xff.wav"
+    shutil.copy(tiny_audio[0] / "audio" / "clip0.wav", odd)
+    store = open_store(tmp_path / "qdrant", "odd")
+    try:
+        index_tracks(tiny_model, os.fsdecode(music), store, cache_dir=tmp_path / "features",
+                     progress=False)
+        (payload,) = store.iter_payloads()
+        assert payload["path"].startswith("file://")
+        served = indexed_audio_path(store, payload["track_id"])
+        assert os.fsencode(served) == odd and probe_audio(served) is not None
+        assert os.fsencode(playable_path(payload["path"])) == odd
+    finally:
+        store.close()
+
+
 def test_build_app_has_the_controls(indexed):
     searcher, folder, _ = indexed
     app = build_app(searcher, examples=["solemn organ"])

@@ -28,6 +28,8 @@ import gradio as gr  # noqa: E402
 from fastapi.middleware import Middleware  # noqa: E402
 from starlette.concurrency import run_in_threadpool  # noqa: E402
 
+from retrieval.catalog import text_to_path  # noqa: E402
+
 from .callbacks import (DEFAULT_EXAMPLES, MAX_K, MAX_QUERY_CHARS, header_text,  # noqa: E402
                         run_search, search_outputs, warm_up)
 from .format import CLIP_JS, CSS, RESULTS_JS, render_status  # noqa: E402
@@ -83,7 +85,10 @@ def indexed_audio_path(store, track_id: str) -> str | None:
     except Exception:  # a store gone away answers "no audio", the page stays up
         log.exception("payload lookup failed for %r", track_id)
         return None
-    return path if isinstance(path, str) and os.path.isabs(path) else None
+    if not isinstance(path, str):
+        return None
+    path = text_to_path(path)   # a non-UTF-8 file name is stored as its file:// form
+    return path if os.path.isabs(path) else None
 
 
 def _searches_in_process(store) -> bool:

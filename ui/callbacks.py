@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from retrieval.frontend import AudioDecodeError
+from retrieval.frontend import AudioDecodeError, AudioTooShort
 from retrieval.query import QueryError
 
 from .errors import USER_ERRORS
@@ -69,6 +69,8 @@ def run_search(searcher, text: str | None, audio_path: str | None, k=10, *,
     try:
         result = searcher.search(text=text, audio=audio_path, track_id=track_id,
                                  k=_clean_k(k))
+    except AudioTooShort as error:
+        return _error(f"the uploaded clip is too short to search with ({error}).")
     except AudioDecodeError as error:
         return _error(f"could not read the uploaded audio ({error}). "
                       "Try a WAV, FLAC, OGG or MP3 file.")

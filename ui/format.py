@@ -8,6 +8,8 @@ import html
 import os
 from dataclasses import dataclass, field
 
+from retrieval.catalog import text_to_path
+
 from .media import audio_url
 
 __all__ = ["ResultRow", "playable_path", "render_results", "render_status", "render_page",
@@ -34,9 +36,10 @@ class ResultRow:
 def playable_path(path: str | None) -> str | None:
     """A hit's stored path if the card should offer a player: an absolute path to an
     existing file. Only a hint for the page; the audio route does the real checks."""
-    if path and os.path.isabs(path) and os.path.isfile(path):
-        return path
-    return None
+    if not path:
+        return None
+    path = text_to_path(path)   # a non-UTF-8 file name is stored as its file:// form
+    return path if os.path.isabs(path) and os.path.isfile(path) else None
 
 
 def _esc(text: object) -> str:
