@@ -13,6 +13,7 @@ import torch
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
+from index import open_store
 from retrieval.bundle import load_bundle, save_bundle
 from retrieval.catalog import TrackRecord, write_catalog
 from retrieval.model import ModelConfig, MusicSearchModel
@@ -69,3 +70,18 @@ def tiny_bundle(tmp_path_factory):
 @pytest.fixture()
 def tiny_model(tiny_bundle):
     return load_bundle(tiny_bundle)
+
+
+@pytest.fixture(scope="session")
+def feature_cache(tmp_path_factory):
+    """A log-mel cache shared across tests: decoding is the slow part, and the cache is
+    keyed by file content, so tests cannot see each other's features by mistake."""
+    return tmp_path_factory.mktemp("features")
+
+
+@pytest.fixture()
+def store(tmp_path):
+    """A fresh embedded Qdrant collection 'music' under the test's tmp_path."""
+    opened = open_store(str(tmp_path / "qdrant"), "music")
+    yield opened
+    opened.close()

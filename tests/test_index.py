@@ -18,19 +18,6 @@ from retrieval.catalog import CatalogError, read_catalog, write_catalog
 from retrieval.search import FingerprintMismatch, Searcher
 
 
-@pytest.fixture(scope="session")
-def feature_cache(tmp_path_factory):
-    # Shared across tests: decoding is the slow part, and the cache is content-keyed.
-    return tmp_path_factory.mktemp("features")
-
-
-@pytest.fixture()
-def store(tmp_path):
-    opened = open_store(str(tmp_path / "qdrant"), "music")
-    yield opened
-    opened.close()
-
-
 def _index(model, source, store, cache, **kwargs) -> IngestSummary:
     return index_tracks(model, source, store, cache_dir=cache, progress=False, **kwargs)
 

@@ -10,20 +10,8 @@ import shutil
 import numpy as np
 import pytest
 
-from index import index_tracks, open_store
+from index import index_tracks
 from index.points import FILE_STATE_KEYS
-
-
-@pytest.fixture(scope="module")
-def feature_cache(tmp_path_factory):
-    return tmp_path_factory.mktemp("features")
-
-
-@pytest.fixture()
-def store(tmp_path):
-    opened = open_store(str(tmp_path / "qdrant"), "music")
-    yield opened
-    opened.close()
 
 
 @pytest.fixture()

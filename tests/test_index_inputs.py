@@ -21,18 +21,6 @@ from retrieval.feature_cache import FeatureCache, file_digest
 from ui.cli import EXIT_SKIPPED, main
 
 
-@pytest.fixture(scope="module")
-def feature_cache(tmp_path_factory):
-    return tmp_path_factory.mktemp("features")
-
-
-@pytest.fixture()
-def store(tmp_path):
-    opened = open_store(str(tmp_path / "qdrant"), "music")
-    yield opened
-    opened.close()
-
-
 def _index(model, source, store, cache, **kwargs):
     return index_tracks(model, source, store, cache_dir=cache, progress=False, **kwargs)
 

@@ -25,12 +25,10 @@ def add_at_snr(waveform: np.ndarray, noise: np.ndarray, snr_db: float) -> np.nda
     return waveform + scale * noise
 
 
-@register
 @dataclass(frozen=True)
-class WhiteNoise(Deformation):
-    """Gaussian white noise (flat spectrum) at `snr_db`."""
+class _AdditiveNoise(Deformation):
+    """Noise of the subclass's colour, added at `snr_db`."""
 
-    type_name = "white_noise"
     key_template = "snr{snr_db}"
     snr_db: float
 
@@ -38,8 +36,12 @@ class WhiteNoise(Deformation):
     def uses_rng(self) -> bool:
         return True
 
+    @staticmethod
+    def noise(length: int, rng: np.random.Generator) -> np.ndarray:
+        raise NotImplementedError
+
     def apply(self, waveform, sample_rate, rng):
-        return add_at_snr(waveform, rng.standard_normal(waveform.size), self.snr_db)
+        return add_at_snr(waveform, self.noise(waveform.size, rng), self.snr_db)
 
 
 def pink(length: int, rng: np.random.Generator) -> np.ndarray:
@@ -54,16 +56,23 @@ def pink(length: int, rng: np.random.Generator) -> np.ndarray:
 
 @register
 @dataclass(frozen=True)
-class PinkNoise(Deformation):
+class WhiteNoise(_AdditiveNoise):
+    """Gaussian white noise (flat spectrum) at `snr_db`."""
+
+    type_name = "white_noise"
+
+    @staticmethod
+    def noise(length: int, rng: np.random.Generator) -> np.ndarray:
+        return rng.standard_normal(length)
+
+
+@register
+@dataclass(frozen=True)
+class PinkNoise(_AdditiveNoise):
     """Pink (1/f) noise at `snr_db`."""
 
     type_name = "pink_noise"
-    key_template = "snr{snr_db}"
-    snr_db: float
 
-    @property
-    def uses_rng(self) -> bool:
-        return True
-
-    def apply(self, waveform, sample_rate, rng):
-        return add_at_snr(waveform, pink(waveform.size, rng), self.snr_db)
+    @staticmethod
+    def noise(length: int, rng: np.random.Generator) -> np.ndarray:
+        return pink(length, rng)
