@@ -8,7 +8,6 @@ skipped with a reason otherwise. Playwright drives the system Chromium: no brows
 from __future__ import annotations
 
 import os
-import socket
 import time
 from pathlib import Path
 
@@ -21,7 +20,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"
 
 playwright_api = pytest.importorskip(
     "playwright.sync_api", reason="the playwright package is not installed (test extra)")
-from test_ui import SECRET, music_folder, raw_get, refused_paths  # noqa: E402,F401
+from test_ui import SECRET, free_port, music_folder, raw_get, refused_paths  # noqa: E402,F401
 
 pytestmark = [
     pytest.mark.browser,
@@ -31,19 +30,13 @@ pytestmark = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture()
 def served(music_folder):
     """The real app over an indexed copy of the tiny folder (see test_ui.music_folder)."""
     from ui.app import serve
 
     searcher, folder, records, outside = music_folder
-    port = _free_port()
+    port = free_port()
     app = serve(searcher, port=port, block=False)
     try:
         yield f"http://127.0.0.1:{port}/", port, folder, records, outside
