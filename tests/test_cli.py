@@ -107,3 +107,37 @@ def test_track_id_typed_as_a_non_utf8_path(tiny_audio, tiny_bundle, tmp_path, mo
                  *common]) == 0
     results = json.loads(capsys.readouterr().out)["results"]
     assert [r["title"] for r in results] == ["ok"]
+
+
+def test_sigterm_stops_the_ui_cleanly(indexed, tmp_path):
+    """`kill` / a service manager: the server stops as on Ctrl+C (Gradio closes the server
+    and the command returns 0) and removes its private upload folder."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = dict(os.environ, TMPDIR=str(tmp_path))
+    env.pop("GRADIO_TEMP_DIR", None)
+    server = subprocess.Popen([sys.executable, "-m", "ui.cli", "ui", "--port", str(port),
+                               *indexed], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and server.poll() is None:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.5)
+        uploads = list(tmp_path.glob("musicsearch-uploads-*"))
+        assert server.poll() is None and len(uploads) == 1
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=60) == 0
+        assert "Traceback" not in server.stderr.read()
+        assert not uploads[0].exists()
+    finally:
+        server.kill()

@@ -266,11 +266,7 @@ def _cmd_evaluate(args) -> int:
 
 
 def _cmd_ui(args) -> int:
-    import signal
     from .app import ServeError, serve
-    # A service manager's SIGTERM stops the server as Ctrl+C does, so the exit clean-up
-    # (the private upload folder) runs.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
     searcher = _open_searcher(args)
     try:
         serve(searcher, host=args.host, port=args.port, max_upload_mb=args.max_upload_mb)
@@ -304,9 +300,19 @@ def _configure_logging() -> None:
         root.setLevel(logging.WARNING)
 
 
+def _stop_on_sigterm() -> None:
+    """SIGTERM (a service manager, `timeout`, `kill`) stops a command as Ctrl+C does, so
+    its clean-up runs (the UI's private upload folder) and it says what was kept."""
+    import signal
+    import threading
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _configure_logging()
+    _stop_on_sigterm()
     from .errors import USER_ERRORS
     try:
         return HANDLERS[args.command](args)
