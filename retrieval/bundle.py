@@ -14,8 +14,10 @@ import json
 from importlib import metadata
 from pathlib import Path
 
+import torch
 from safetensors.torch import load_file, save_file
 
+from . import strict_json
 from .files import replaced_folder
 from .model import ModelConfig, MusicSearchModel
 
@@ -59,7 +61,8 @@ def save_bundle(model: MusicSearchModel, folder: str | Path, *, training: dict |
               "metrics": metrics or {}}
     with replaced_folder(folder) as staging:
         save_file(state, str(staging / WEIGHTS_FILE))
-        (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n")
+        (staging / CONFIG_FILE).write_text(strict_json.dumps(config, indent=2, ensure_ascii=False)
+                                           + "\n")
         fingerprint = bundle_fingerprint(staging)
         (staging / "README.md").write_text(model_card(config, fingerprint))
     return fingerprint
@@ -121,6 +124,11 @@ def load_bundle(folder: str | Path | None = None) -> MusicSearchModel:
         weights = load_file(str(folder / WEIGHTS_FILE))
     except Exception as error:  # safetensors raises its own error type for damaged files
         raise BundleError(f"{folder}: unreadable {WEIGHTS_FILE} ({error})") from None
+    broken = sorted(name for name, tensor in weights.items()
+                    if tensor.is_floating_point() and not torch.isfinite(tensor).all())
+    if broken:   # a diverged training run: every vector it made would be NaN
+        raise BundleError(f"{folder}: {WEIGHTS_FILE} has NaN or infinite weights "
+                          f"({', '.join(broken[:3])}{', …' if len(broken) > 3 else ''})")
     try:
         model.load_state_dict(weights)
     except RuntimeError as error:

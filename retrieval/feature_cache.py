@@ -2,7 +2,9 @@
 
 Keyed by content (not path or mtime) so a moved file hits the cache and an edited file
 misses it; keyed by the front-end config so changing mel parameters never reuses stale
-features. Stored as float16 .npy: half the disk, and log-mel dB values need no more.
+features; keyed by DECODER_VERSION so a change in how audio is decoded (e.g. scaling of
+over-full-scale float audio) is not mixed with features computed before it. Stored as
+float16 .npy: half the disk, and log-mel dB values need no more.
 """
 from __future__ import annotations
 
@@ -16,7 +18,10 @@ import numpy as np
 
 from .frontend import FrontendConfig, audio_to_mel
 
-__all__ = ["FeatureCache", "file_digest"]
+__all__ = ["FeatureCache", "file_digest", "DECODER_VERSION"]
+
+# 2: block-wise decoding, bounded resampling ratios, float audio scaled to full scale.
+DECODER_VERSION = 2
 
 
 def file_digest(path: str | Path, block_size: int = 1 << 20) -> str:
@@ -30,7 +35,8 @@ def file_digest(path: str | Path, block_size: int = 1 << 20) -> str:
 class FeatureCache:
     def __init__(self, root: str | Path, config: FrontendConfig):
         self.config = config
-        params = json.dumps(config.to_dict(), sort_keys=True).encode()
+        params = json.dumps({**config.to_dict(), "decoder": DECODER_VERSION},
+                            sort_keys=True).encode()
         self.params_key = hashlib.blake2b(params, digest_size=8).hexdigest()
         self.root = Path(root) / self.params_key
 
@@ -43,9 +49,12 @@ class FeatureCache:
         cached = self._path_for(digest)
         if cached.is_file():
             try:
-                return np.load(cached).astype(np.float32)
+                mel = np.load(cached).astype(np.float32)
             except (ValueError, OSError):
-                cached.unlink(missing_ok=True)  # a torn write: recompute
+                mel = None                      # a torn write: recompute
+            if mel is not None and np.isfinite(mel).all():
+                return mel
+            cached.unlink(missing_ok=True)      # torn, or written by a buggy version
         mel = audio_to_mel(audio_path, self.config).astype(np.float16)
         cached.parent.mkdir(parents=True, exist_ok=True)
         # A unique temporary name: threads or processes may compute the same file at once.

@@ -1,7 +1,9 @@
 """MusicSearchModel: the towers plus everything needed to encode at inference time.
 
 `encode_audio`, `encode_mel` and `encode_text` are the single entry points: they batch,
-run in eval mode without gradients, L2-normalise and return float32 NumPy.
+run in eval mode without gradients, L2-normalise and return float32 NumPy. They never
+return NaN or infinite values: such output means broken weights, and raises
+NonFiniteOutput instead of reaching an index or a ranking.
 """
 from __future__ import annotations
 
@@ -12,16 +14,30 @@ import numpy as np
 import torch
 from torch import nn
 
-from .frontend import FrontendConfig, audio_to_mel, chunk_mel
+from .frontend import AudioDecodeError, FrontendConfig, audio_to_mel, chunk_mel
 from .query import ParsedQuery, parse_query, phrase_words
 from .towers import AudioTowerConfig, ShortChunkCNN, WordTower, WordTowerConfig
 from .word_vectors import WordVectorsConfig, load_word_vectors
 
-__all__ = ["ModelConfig", "MusicSearchModel", "l2_normalize"]
+__all__ = ["ModelConfig", "MusicSearchModel", "NonFiniteOutput", "l2_normalize"]
+
+
+class NonFiniteOutput(FloatingPointError):
+    """The model turned finite input into NaN or infinity: its weights are unusable
+    (typically a diverged training run)."""
+
+
+def _finite(vectors: np.ndarray, what: str) -> np.ndarray:
+    if not np.isfinite(vectors).all():
+        raise NonFiniteOutput(f"the model produced NaN or infinite values for {what}; its "
+                              "weights are unusable (a diverged training run?)")
+    return vectors
 
 
 def l2_normalize(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=axis, keepdims=True), 1e-12)
+    # the norm in float64: float32 squares overflow from |x| ≈ 1e19, which would give 0
+    norm = np.linalg.norm(np.asarray(x, dtype=np.float64), axis=axis, keepdims=True)
+    return (x / np.maximum(norm, 1e-12)).astype(np.result_type(x, np.float32), copy=False)
 
 
 @dataclass
@@ -87,8 +103,9 @@ class MusicSearchModel(nn.Module):
                 raise KeyError(f"no word of {phrase!r} is in the word vectors")
             inputs.append(vector)
         self.eval()
-        out = self.word_tower(torch.from_numpy(np.stack(inputs)))
-        return l2_normalize(out.numpy()).astype(np.float32)
+        out = _finite(self.word_tower(torch.from_numpy(np.stack(inputs))).numpy(),
+                      ", ".join(repr(p) for p in phrases))
+        return l2_normalize(out).astype(np.float32)
 
     def parse(self, text: str) -> ParsedQuery:
         keyed = self.word_vectors
@@ -106,22 +123,32 @@ class MusicSearchModel(nn.Module):
 
     # ---- audio side ------------------------------------------------------------------
     @torch.no_grad()
-    def encode_chunks(self, chunks: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    def encode_chunks(self, chunks: np.ndarray, batch_size: int = 64,
+                      what: str = "this audio") -> np.ndarray:
         """(n, n_mels, frames) log-mel chunks → (n, joint_dim) unit vectors."""
         self.eval()
         outputs = [self.audio_tower(torch.from_numpy(chunks[i:i + batch_size])).numpy()
                    for i in range(0, len(chunks), batch_size)]
-        return l2_normalize(np.concatenate(outputs)).astype(np.float32)
+        return l2_normalize(_finite(np.concatenate(outputs), what)).astype(np.float32)
 
-    def encode_mel(self, mel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def encode_mel(self, mel: np.ndarray, what: str = "this audio") -> tuple[np.ndarray, np.ndarray]:
         """A song's full log-mel → (song vector, per-chunk vectors).
 
         The song vector is the normalised mean of the L2-normalised chunk embeddings.
+        Raises AudioDecodeError for a log-mel of the wrong shape or with NaN/inf values
+        (e.g. a stale feature cache), NonFiniteOutput if the model produces them.
         """
+        mel = np.asarray(mel, dtype=np.float32)
+        n_mels = self.config.frontend.n_mels
+        if mel.ndim != 2 or mel.shape[0] != n_mels or mel.shape[1] == 0:
+            raise AudioDecodeError(f"{what}: expected a ({n_mels}, frames) log-mel, "
+                                   f"got shape {mel.shape}")
+        if not np.isfinite(mel).all():
+            raise AudioDecodeError(f"{what}: the log-mel has NaN or infinite values")
         chunks = chunk_mel(mel, self.config.frontend.chunk_frames, self.config.max_chunks)
-        chunk_vectors = self.encode_chunks(chunks)
+        chunk_vectors = self.encode_chunks(chunks, what=what)
         return l2_normalize(chunk_vectors.mean(axis=0)).astype(np.float32), chunk_vectors
 
     def encode_audio(self, path: str | Path) -> np.ndarray:
-        """An audio file → (joint_dim,) song vector. Raises AudioDecodeError if unreadable."""
-        return self.encode_mel(audio_to_mel(path, self.config.frontend))[0]
+        """An audio file → (joint_dim,) song vector. Raises AudioDecodeError if unusable."""
+        return self.encode_mel(audio_to_mel(path, self.config.frontend), Path(path).name)[0]

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from retrieval.bundle import BundleError, load_bundle, save_bundle
+from retrieval.model import NonFiniteOutput
 from retrieval.query import QueryError, parse_query
 
 
@@ -72,3 +73,45 @@ def test_text_queries_handle_multiword_tags_and_unknown_words(tiny_model):
 def test_parse_query_drops_stop_words():
     parsed = parse_query("some music with a fiddle", set(), lambda w: True)
     assert parsed.terms == ["fiddle"]
+
+
+# ---- never a NaN vector: broken weights raise instead (hardening issue) ---------------------
+
+def _break(model, value: float) -> None:
+    """Overwrite the last layer of both towers, as a diverged training run leaves them."""
+    with torch.no_grad():
+        model.audio_tower.projection[-1].weight.fill_(value)
+        model.word_tower.mlp[-1].weight.fill_(value)
+
+
+@pytest.mark.parametrize("value", [float("nan"), 3e38])   # NaN, and finite but overflowing
+def test_encoders_raise_instead_of_returning_non_finite_vectors(tiny_model, tiny_audio, value):
+    folder, records = tiny_audio
+    _break(tiny_model, value)
+    with pytest.raises(NonFiniteOutput, match=records[0].path.split("/")[-1]):
+        tiny_model.encode_audio(folder / records[0].path)
+    with pytest.raises(NonFiniteOutput, match="NaN or infinite"):
+        tiny_model.encode_text("fast violin")
+
+
+def test_huge_but_finite_vectors_still_normalise_to_unit_length():
+    from retrieval.model import l2_normalize
+    vector = np.full(8, 1e25, dtype=np.float32)     # its float32 square overflows
+    assert np.linalg.norm(l2_normalize(vector)) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_a_bundle_with_nan_weights_is_refused_at_load(tiny_model, tmp_path):
+    _break(tiny_model, float("nan"))
+    save_bundle(tiny_model, tmp_path / "diverged")
+    with pytest.raises(BundleError, match="NaN or infinite weights"):
+        load_bundle(tmp_path / "diverged")
+
+
+def test_non_finite_log_mel_is_refused(tiny_model):
+    from retrieval.frontend import AudioDecodeError
+    mel = np.zeros((128, 300), dtype=np.float32)
+    mel[3, 7] = np.inf                                # e.g. a cache written by an old version
+    with pytest.raises(AudioDecodeError, match="NaN or infinite"):
+        tiny_model.encode_mel(mel)
+    with pytest.raises(AudioDecodeError, match=r"expected a \(128, frames\) log-mel"):
+        tiny_model.encode_mel(np.zeros((64, 300), dtype=np.float32))

@@ -1,18 +1,24 @@
 """Loss, samplers, metrics, config loading, and a real (tiny) training run."""
 from __future__ import annotations
 
+import dataclasses
+import json
+import re
+
 import numpy as np
 import pytest
 import torch
 import yaml
 
 from retrieval.bundle import load_bundle
+from retrieval.catalog import write_catalog
+from training.checkpoint import ResumeError
 from training.config import ConfigError, load_train_config
 from training.losses import triplet_loss
-from training.metrics import tag_retrieval_metrics
+from training.metrics import NonFiniteScores, tag_retrieval_metrics
 from training.samplers import (BalancedSampler, BalancedWeightedSampler, RandomSampler,
                                TagTrackIndex)
-from training.trainer import train
+from training.trainer import TrainingDiverged, train
 
 
 def test_triplet_loss_zero_when_margin_satisfied_and_positive_otherwise():
@@ -125,3 +131,135 @@ def test_cosine_learning_rate_schedule():
     assert rates[20] == pytest.approx(0.0, abs=1e-12)
     assert all(a >= b for a, b in zip(rates, rates[1:]))
     assert _learning_rate(OptimConfig(lr=1e-3, cosine_decay=False), 50) == 1e-3
+
+
+# ---- guards: empty batches, divergence, resume under another config (hardening issue) -------
+
+def test_triplet_loss_refuses_an_empty_batch_instead_of_returning_nan():
+    empty = torch.zeros((0, 4))
+    with pytest.raises(ValueError, match="at least one triplet"):
+        triplet_loss(empty, empty, empty)
+
+
+def test_a_tag_on_every_track_never_anchors():
+    index = TagTrackIndex.from_track_tags([["a", "b"], ["a"], ["a", "b"]], ["a", "b"])
+    rng = np.random.default_rng(0)
+    for cls in (BalancedSampler, RandomSampler):
+        tags, _ = cls(index).sample_anchors(rng, 64)
+        assert set(tags) == {1}                         # only "b" has a negative (track 1)
+    with pytest.raises(ValueError, match="no triplet has a negative"):
+        BalancedSampler(TagTrackIndex.from_track_tags([["a"], ["a"]], ["a"]))
+
+
+def test_nan_scores_are_never_a_metric():
+    scores = np.array([[0.1], [np.nan], [0.3]])
+    relevance = np.array([[True], [False], [True]])
+    with pytest.raises(NonFiniteScores):
+        tag_retrieval_metrics(scores, relevance, ["x"])
+
+
+def test_evaluation_does_not_swallow_a_diverged_model(tiny_model, tiny_audio):
+    from retrieval.frontend import audio_to_mel
+    from retrieval.model import NonFiniteOutput
+    from training.evaluation import evaluate_tags
+    folder, records = tiny_audio
+    mels = [audio_to_mel(folder / r.path, tiny_model.config.frontend) for r in records[:4]]
+    assert "seen" in evaluate_tags(tiny_model, records[:4], mels)
+    with torch.no_grad():
+        tiny_model.audio_tower.projection[-1].bias.fill_(float("nan"))
+    with pytest.raises(NonFiniteOutput):                # before: {} — read as "MAP 0"
+        evaluate_tags(tiny_model, records[:4], mels)
+
+
+BASE = {"audio": {"channels": [4, 4, 8, 8, 8, 16, 16], "backbone_dim": 16, "joint_dim": 16},
+        "word": {"hidden_dim": 16, "joint_dim": 16},
+        "optim": {"batch_size": 4, "steps_per_epoch": 2, "epochs": 1}}
+
+
+@pytest.mark.parametrize("section, key, value, message", [
+    ("optim", "lr", -0.001, "optim.lr must be a finite number > 0"),
+    ("optim", "lr", float("nan"), "optim.lr must be a finite number > 0"),
+    ("optim", "weight_decay", -1.0, "optim.weight_decay must be a finite number ≥ 0"),
+    ("optim", "epochs", 0, "optim.epochs must be ≥ 1"),
+    ("optim", "epochs", True, "optim.epochs: expected int, got True"),
+    ("optim", "batch_size", 0, "optim.batch_size must be ≥ 2"),
+    ("optim", "threads", 0, "optim.threads must be ≥ 1"),
+    ("optim", "max_minutes", -5.0, "optim.max_minutes must be > 0"),
+    ("optim", "seed", -1, "optim.seed must be ≥ 0"),
+    ("objective", "margin", -1.0, "objective.margin must be in (0, 2]"),
+    ("audio", "dropout", 2.0, "audio.dropout and word.dropout must be in [0, 1)"),
+    ("frontend", "hop_length", 0, "hop_length must be ≥ 1"),
+    ("frontend", "n_fft", 0, "n_fft must be ≥ 2"),
+    ("frontend", "sample_rate", 0, "sample_rate 0 is outside"),
+    ("frontend", "f_max", 20000.0, "f_max ≤ sample_rate / 2 = 8000 Hz"),
+    ("frontend", "max_seconds", -1.0, "max_seconds must be a finite number ≥ 0.032"),
+    ("frontend", "chunk_frames", 10, "frontend.n_mels and frontend.chunk_frames must be ≥ 128"),
+    ("data", "min_tag_tracks", 0, "data.min_tag_tracks must be ≥ 1"),
+    (None, "max_chunks", 0, "max_chunks must be ≥ 1"),
+])
+def test_config_rejects_nonsense_values(tmp_path, section, key, value, message):
+    config = {**BASE, "data": {"corpus": "demo"}}
+    if section is None:
+        config[key] = value
+    else:
+        config[section] = {**config.get(section, {}), key: value}
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(config))
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_train_config(path)
+
+
+def test_config_reads_exponent_notation_yaml_leaves_as_a_string(tmp_path):
+    path = tmp_path / "lr.yaml"
+    path.write_text("optim:\n  lr: 1e-3\n")            # YAML 1.1: the string '1e-3'
+    assert load_train_config(path).optim.lr == 0.001
+
+
+def _two_tag_catalog(tiny_audio, path, extra_tag: str | None = None):
+    """The tiny clips with two tags, each on half the training tracks: with batches of two,
+    both anchors often share a tag and the batch holds no negative at all."""
+    folder, records = tiny_audio
+    tagged = []
+    for i, record in enumerate(records):
+        tags = ["piano" if i % 2 == 0 else "violin"]
+        if extra_tag and i in (0, 1):
+            tags.append(extra_tag)
+        tagged.append(dataclasses.replace(record, path=str(folder / record.path), tags=tags))
+    write_catalog(tagged, path)
+    return path
+
+
+def test_training_skips_batches_without_negatives_and_stops_on_divergence(tiny_audio, tmp_path):
+    catalog = _two_tag_catalog(tiny_audio, tmp_path / "catalog.jsonl")
+    path = tmp_path / "run.yaml"
+    config = {**BASE, "optim": {"batch_size": 2, "steps_per_epoch": 6, "epochs": 1},
+              "data": {"catalog": str(catalog), "min_tag_tracks": 1,
+                       "cache_dir": str(tmp_path / "cache")}}
+    path.write_text(yaml.safe_dump(config))
+    messages, run = [], tmp_path / "run"
+    train(load_train_config(path), run, progress=False, log=messages.append)
+    state = json.loads((run / "checkpoint" / "state.json").read_text())["state"]
+    assert any("batches in which no anchor had a negative song" in m for m in messages)
+    assert np.isfinite(state["history"][0]["loss"])     # before: the NaN mean of nothing
+    checkpoint = {p.name: p.read_bytes() for p in (run / "checkpoint").iterdir()}
+    bundle = (run / "model" / "model.safetensors").read_bytes()
+
+    # resuming under another model config or tag vocabulary is refused, naming it
+    other = {**config, "audio": {**config["audio"], "channels": [4, 4, 8, 8, 8, 16, 8]}}
+    path.write_text(yaml.safe_dump(other))
+    with pytest.raises(ResumeError, match=re.escape("audio.channels [4, 4, 8, 8, 8, 16, 16] → "
+                                                    "[4, 4, 8, 8, 8, 16, 8]")):
+        train(load_train_config(path), run, resume=True, progress=False, log=messages.append)
+    more_tags = {**config, "data": {**config["data"], "catalog": str(_two_tag_catalog(
+        tiny_audio, tmp_path / "more.jsonl", extra_tag="fast"))}}
+    path.write_text(yaml.safe_dump(more_tags))
+    with pytest.raises(ResumeError, match=r"tag vocabulary \(added fast\)"):
+        train(load_train_config(path), run, resume=True, progress=False, log=messages.append)
+
+    # a learning rate that blows the weights up stops the run; epoch 1 is kept untouched
+    diverging = {**config, "optim": {**config["optim"], "epochs": 2, "lr": 1e30}}
+    path.write_text(yaml.safe_dump(diverging))
+    with pytest.raises(TrainingDiverged, match="keeps epoch 1 .* lower optim.lr"):
+        train(load_train_config(path), run, resume=True, progress=False, log=messages.append)
+    assert {p.name: p.read_bytes() for p in (run / "checkpoint").iterdir()} == checkpoint
+    assert (run / "model" / "model.safetensors").read_bytes() == bundle

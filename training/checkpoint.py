@@ -3,6 +3,11 @@
 A checkpoint holds the model, the optimizer, the trainer's bookkeeping and both random
 generators (numpy for sampling, torch for dropout), so a resumed run continues the same
 sequence as an uninterrupted one. It is written to a staging folder and swapped in.
+
+It also records the model config (front end, towers, word vectors, tag vocabulary): the
+weights mean something only under that config, so resuming under another one is refused
+with the differences named, instead of failing on tensor shapes or, worse, silently
+continuing with tags that now mean other columns.
 """
 from __future__ import annotations
 
@@ -13,9 +18,35 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from retrieval import strict_json
 from retrieval.files import replaced_folder
 
-__all__ = ["save_checkpoint", "load_checkpoint"]
+from .config import ConfigError
+
+__all__ = ["save_checkpoint", "load_checkpoint", "ResumeError", "config_differences"]
+
+
+class ResumeError(ConfigError):
+    """A checkpoint that cannot be resumed under the current config (or is damaged)."""
+
+
+def config_differences(saved: dict, current: dict, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two model-config dicts, with both values;
+    the tag vocabulary is summarised as added and removed tags."""
+    differences = []
+    for key in sorted(set(saved) | set(current)):
+        name, old, new = f"{prefix}{key}", saved.get(key), current.get(key)
+        if key == "tags" and not prefix and old != new:
+            added = sorted(set(new or []) - set(old or []))
+            removed = sorted(set(old or []) - set(new or []))
+            change = "; ".join(filter(None, [added and f"added {', '.join(added[:5])}",
+                                             removed and f"removed {', '.join(removed[:5])}"]))
+            differences.append(f"tag vocabulary ({change or 'reordered'})")
+        elif isinstance(old, dict) and isinstance(new, dict):
+            differences += config_differences(old, new, f"{name}.")
+        elif old != new:
+            differences.append(f"{name} {old!r} → {new!r}")
+    return differences
 
 
 def save_checkpoint(folder: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
@@ -29,28 +60,55 @@ def save_checkpoint(folder: Path, model: torch.nn.Module, optimizer: torch.optim
             else:
                 scalars[f"{index}.{name}"] = value
     meta = {"state": state, "param_groups": optim["param_groups"], "scalars": scalars,
-            "numpy_rng": rng.bit_generator.state}
+            "numpy_rng": rng.bit_generator.state, "model_config": model.config.to_dict()}
     with replaced_folder(folder) as staging:
         save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()},
                   str(staging / "model.safetensors"))
         save_file(tensors, str(staging / "optimizer.safetensors"))
         save_file({"torch_rng": torch.get_rng_state()}, str(staging / "rng.safetensors"))
-        (staging / "state.json").write_text(json.dumps(meta, indent=1))
+        (staging / "state.json").write_text(strict_json.dumps(meta, indent=1))
 
 
 def load_checkpoint(folder: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                     rng: np.random.Generator) -> dict:
-    """Restore model, optimizer and generators in place; returns the trainer state."""
-    model.load_state_dict(load_file(str(folder / "model.safetensors")))
-    meta = json.loads((folder / "state.json").read_text())
+    """Restore model, optimizer and generators in place; returns the trainer state.
+
+    Raises ResumeError, before changing anything, if the checkpoint's model config or tag
+    vocabulary differs from `model.config`, or if the checkpoint is damaged.
+    """
+    try:
+        meta = json.loads((folder / "state.json").read_text())
+        saved = meta.get("model_config")
+        if saved is not None:
+            differences = config_differences(saved, model.config.to_dict())
+            if differences:
+                raise ResumeError(f"cannot resume from {folder}: it was trained with another "
+                                  f"model config ({'; '.join(differences)}); train into a new "
+                                  "--out folder, or restore the config")
+        weights = load_file(str(folder / "model.safetensors"))
+        optimizer_tensors = load_file(str(folder / "optimizer.safetensors"))
+        torch_rng = load_file(str(folder / "rng.safetensors"))["torch_rng"]
+        trainer_state, scalars = meta["state"], meta["scalars"]
+        param_groups, numpy_rng = meta["param_groups"], meta["numpy_rng"]
+    except ResumeError:
+        raise
+    except Exception as error:   # missing or torn files: JSON, safetensors, keys
+        raise ResumeError(f"cannot resume from {folder}: damaged checkpoint "
+                          f"({type(error).__name__}: {error})") from None
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as error:   # a checkpoint from before configs were recorded
+        first = str(error).strip().splitlines()[0]
+        raise ResumeError(f"cannot resume from {folder}: its weights do not fit the config "
+                          f"({first})") from None
     state: dict[int, dict] = {}
-    for key, value in load_file(str(folder / "optimizer.safetensors")).items():
+    for key, value in optimizer_tensors.items():
         index, name = key.split(".", 1)
         state.setdefault(int(index), {})[name] = value
-    for key, value in meta["scalars"].items():
+    for key, value in scalars.items():
         index, name = key.split(".", 1)
         state.setdefault(int(index), {})[name] = value
-    optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
-    rng.bit_generator.state = meta["numpy_rng"]
-    torch.set_rng_state(load_file(str(folder / "rng.safetensors"))["torch_rng"])
-    return meta["state"]
+    optimizer.load_state_dict({"state": state, "param_groups": param_groups})
+    rng.bit_generator.state = numpy_rng
+    torch.set_rng_state(torch_rng)
+    return trainer_state

@@ -3,14 +3,15 @@ an optional Markdown table (Won's protocol: macro MAP and P@10 over tags, next t
 random-ranking baseline, for seen and unseen tags)."""
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from retrieval.bundle import load_bundle
+from retrieval import strict_json
+from retrieval.bundle import load_bundle, read_bundle_config
 
-from .config import ConfigError, DataConfig, from_mapping, read_yaml_mapping
+from .config import (ConfigError, DataConfig, folder_problem, from_mapping, raise_problems,
+                     read_yaml_mapping)
 from .data import load_catalog_splits, load_split, resolve_catalog
 from .evaluation import evaluate_tags
 
@@ -25,9 +26,25 @@ class EvalConfig:
     k: int = 10
     report: str | None = None         # write <report>.json and <report>.md here
 
+    def validate(self, where: str = "config") -> "EvalConfig":
+        """Every field checked before any work (the demo corpus alone takes minutes)."""
+        problems = self.data.problems()
+        if self.k < 1:
+            problems.append(f"k must be ≥ 1 (precision at k songs), got {self.k}")
+        if not self.split.strip():
+            problems.append("split must name a split, e.g. test")
+        if self.model is not None and not Path(self.model).is_dir():
+            problems.append(f"model: no bundle folder at {self.model}")
+        if self.report is not None:
+            problems += filter(None, [folder_problem(Path(self.report).parent, "report")])
+        raise_problems(problems, where)
+        if self.model is not None:
+            read_bundle_config(self.model)   # BundleError names what is missing
+        return self
+
 
 def load_eval_config(path: str | Path) -> EvalConfig:
-    return from_mapping(EvalConfig, read_yaml_mapping(path), where=str(path))
+    return from_mapping(EvalConfig, read_yaml_mapping(path), where=str(path)).validate(str(path))
 
 
 def run_evaluation(config: EvalConfig, progress: bool = True) -> dict:
@@ -57,7 +74,7 @@ def run_evaluation(config: EvalConfig, progress: bool = True) -> dict:
         report["plots"] = [str(plot_per_tag(per_tag, f"{group} tags, {config.split} split "
                                             f"({report['tracks']} tracks)", f"{out}-{group}.png"))
                            for group, per_tag in report["per_tag"].items()]
-        Path(f"{out}.json").write_text(json.dumps(report, indent=2))
+        Path(f"{out}.json").write_text(strict_json.dumps(report, indent=2))
         Path(f"{out}.md").write_text(markdown_report(report, config.k))
     return report
 

@@ -6,7 +6,7 @@ import numpy as np
 
 from retrieval.model import MusicSearchModel
 
-from .metrics import tag_retrieval_metrics
+from .metrics import NoRankableTags, tag_retrieval_metrics
 
 __all__ = ["evaluate_tags"]
 
@@ -23,7 +23,11 @@ def _relevance(records, tags: list[str]) -> np.ndarray:
 
 def evaluate_tags(model: MusicSearchModel, records, mels, k: int = 10,
                   include_unseen: bool = True) -> dict:
-    """Metrics for ranking `records` (with their log-mels) by each tag's embedding."""
+    """Metrics for ranking `records` (with their log-mels) by each tag's embedding.
+
+    A group whose tags cannot be scored in this split is left out; NaN or infinite
+    output (a diverged model) raises NonFiniteOutput / NonFiniteScores, never a score.
+    """
     songs = np.stack([model.encode_mel(mel.astype(np.float32))[0] for mel in mels])
     report = {}
     seen = list(model.config.tags)
@@ -37,6 +41,6 @@ def evaluate_tags(model: MusicSearchModel, records, mels, k: int = 10,
         scores = songs @ model.encode_words(tags).T
         try:
             report[name] = tag_retrieval_metrics(scores, _relevance(records, tags), tags, k=k)
-        except ValueError:
+        except NoRankableTags:
             continue
     return report

@@ -17,7 +17,12 @@ def cosine_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 def triplet_loss(anchor: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor,
                  margin: float = 0.4) -> torch.Tensor:
-    """Mean cosine-distance triplet loss with a margin over a batch of triplets."""
+    """Mean cosine-distance triplet loss with a margin over a batch of triplets.
+
+    An empty batch raises: its mean would be NaN, and one NaN step ruins every weight.
+    """
+    if len(anchor) == 0:
+        raise ValueError("triplet_loss needs at least one triplet")
     return F.relu(cosine_distance(anchor, positive) - cosine_distance(anchor, negative)
                   + margin).mean()
 

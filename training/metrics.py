@@ -8,10 +8,20 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-__all__ = ["tag_retrieval_metrics", "precision_at_k"]
+__all__ = ["tag_retrieval_metrics", "precision_at_k", "NoRankableTags", "NonFiniteScores"]
+
+
+class NoRankableTags(ValueError):
+    """No tag has both a positive and a negative song: AP and ROC-AUC are undefined."""
+
+
+class NonFiniteScores(FloatingPointError):
+    """NaN or infinite similarity scores: the model has diverged. Never a metric of 0."""
 
 
 def precision_at_k(scores: np.ndarray, relevant: np.ndarray, k: int) -> float:
+    if k < 1:
+        raise ValueError(f"k must be ≥ 1, got {k}")
     top = np.argsort(-scores, kind="stable")[:k]
     return float(relevant[top].sum() / k)   # over k even when fewer songs exist (Won)
 
@@ -22,7 +32,11 @@ def tag_retrieval_metrics(scores: np.ndarray, relevance: np.ndarray, tags: list[
     are skipped, since AP and ROC-AUC are undefined for them.
 
     Returns macro MAP, P@k, ROC-AUC, the prevalence baseline, and per-tag values.
+    Raises NonFiniteScores for NaN/inf scores and NoRankableTags if no tag can be scored.
     """
+    if not np.isfinite(scores).all():
+        raise NonFiniteScores(f"{int((~np.isfinite(scores)).sum())} of {scores.size} "
+                              "similarity scores are NaN or infinite: the model has diverged")
     per_tag = {}
     for column, tag in enumerate(tags):
         relevant = relevance[:, column].astype(bool)
@@ -36,7 +50,7 @@ def tag_retrieval_metrics(scores: np.ndarray, relevance: np.ndarray, tags: list[
             "positives": int(relevant.sum()),
         }
     if not per_tag:
-        raise ValueError("no tag has both positive and negative songs in this split")
+        raise NoRankableTags("no tag has both positive and negative songs in this split")
     values = per_tag.values()
     return {
         "map": float(np.mean([v["ap"] for v in values])),

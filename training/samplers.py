@@ -8,7 +8,10 @@
   proportional to their cosine distance from the anchor tag (distance-weighted sampling):
   hard negatives are favoured, semi-hard and easy ones still drawn.
 
-A negative never carries the anchor tag. Samplers see tag/track ids and distances only.
+A negative never carries the anchor tag, and a tag carried by every training track never
+anchors (it has no negative anywhere). In-batch samplers can still find no negative for
+an anchor (−1): the trainer drops those triplets, and skips a batch left with none.
+Samplers see tag/track ids and distances only.
 """
 from __future__ import annotations
 
@@ -39,6 +42,16 @@ class TagTrackIndex:
     def tracks_with(self, tag: int) -> np.ndarray:
         return np.flatnonzero(self.has_tag[:, tag])
 
+    def contrastive_tags(self) -> list[int]:
+        """Tags some track carries and some track lacks: only these have both a positive
+        and a negative, so only these can anchor a triplet. Raises if there are none."""
+        count = self.has_tag.sum(axis=0)
+        tags = [int(t) for t in np.flatnonzero((count > 0) & (count < len(self.has_tag)))]
+        if not tags:
+            raise ValueError("no tag is on some training tracks but not on others, so no "
+                             "triplet has a negative song")
+        return tags
+
 
 class BalancedSampler:
     """Uniform anchor tags; uniform in-batch negatives without the anchor tag."""
@@ -47,7 +60,7 @@ class BalancedSampler:
     def __init__(self, index: TagTrackIndex):
         self.index = index
         self._members = [index.tracks_with(t) for t in range(len(index.tags))]
-        self._usable = np.array([t for t, m in enumerate(self._members) if len(m)])
+        self._usable = np.array(index.contrastive_tags())
 
     def sample_anchors(self, rng: np.random.Generator, batch_size: int):
         tags = rng.choice(self._usable, size=batch_size)
@@ -86,11 +99,14 @@ class RandomSampler:
 
     def __init__(self, index: TagTrackIndex):
         self.index = index
-        self._tagged = np.flatnonzero(index.has_tag.any(axis=1))
+        self._anchor_tag = np.zeros(index.has_tag.shape[1], dtype=bool)
+        self._anchor_tag[index.contrastive_tags()] = True
+        self._tagged = np.flatnonzero((index.has_tag & self._anchor_tag).any(axis=1))
 
     def sample_anchors(self, rng: np.random.Generator, batch_size: int):
         tracks = rng.choice(self._tagged, size=batch_size)
-        tags = np.array([rng.choice(np.flatnonzero(self.index.has_tag[t])) for t in tracks])
+        tags = np.array([rng.choice(np.flatnonzero(self.index.has_tag[t] & self._anchor_tag))
+                         for t in tracks])
         return tags, tracks
 
     def sample_negatives(self, rng: np.random.Generator, tags: np.ndarray) -> np.ndarray:

@@ -5,6 +5,12 @@ song goes through the audio tower and each anchor tag's word vector through the 
 tower; negatives come from the batch (balanced samplers) or the whole set (random); the
 cosine triplet loss updates both towers. After each epoch the model is scored on the
 validation split (macro MAP) and the best epoch is saved as a bundle.
+
+Guards: a batch in which no anchor found a negative is skipped (its loss would be the
+NaN mean of nothing); a non-finite loss, weight or validation score stops the run with
+TrainingDiverged before anything of it is saved, so the last good checkpoint and the best
+bundle stay as they were; `resume` refuses a checkpoint made under another model config
+or tag vocabulary (training.checkpoint).
 """
 from __future__ import annotations
 
@@ -19,17 +25,24 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from retrieval import strict_json
 from retrieval.bundle import load_bundle, save_bundle
-from retrieval.model import ModelConfig, MusicSearchModel
+from retrieval.model import ModelConfig, MusicSearchModel, NonFiniteOutput
 
 from .checkpoint import load_checkpoint, save_checkpoint
-from .config import ConfigError, TrainConfig
+from .config import ConfigError, TrainConfig, folder_problem
 from .data import load_catalog_splits, load_split, resolve_catalog, tag_vocabulary
 from .evaluation import evaluate_tags
 from .losses import LOSSES
+from .metrics import NonFiniteScores
 from .samplers import TagTrackIndex, make_sampler
 
-__all__ = ["train", "TrainResult"]
+__all__ = ["train", "TrainResult", "TrainingDiverged"]
+
+
+class TrainingDiverged(ConfigError):
+    """The loss, the weights or the validation scores went NaN/inf (usually too high a
+    learning rate: a config problem). Nothing of the diverged epoch is saved."""
 
 
 @dataclass
@@ -63,6 +76,22 @@ def _learning_rate(optim, step: int) -> float:
     return 0.5 * optim.lr * (1.0 + math.cos(math.pi * min(step, total) / total))
 
 
+def _diverged(out: Path, state: dict, what: str) -> TrainingDiverged:
+    kept = (f"without saving this epoch: {out / 'checkpoint'} keeps epoch {state['epoch']} "
+            f"and {out / 'model'} the best (epoch {state['best_epoch']})" if state["epoch"]
+            else "before any epoch finished, so nothing was saved")
+    return TrainingDiverged(f"training diverged ({what}); stopped {kept}; lower optim.lr "
+                            "and run again with --resume")
+
+
+def _check_weights(model: torch.nn.Module) -> str | None:
+    """The first parameter or buffer with NaN/inf values, if any."""
+    for name, tensor in model.state_dict().items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            return name
+    return None
+
+
 def _summary(metrics: dict) -> dict:
     """Metrics without the per-tag tables, for logs and the bundle's config."""
     return {group: {k: v for k, v in values.items() if k != "per_tag"}
@@ -73,6 +102,9 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, resume: bool =
           command: str = "", progress: bool = True, log=print) -> TrainResult:
     started = time.perf_counter()
     out = Path(out_dir or config.out)
+    problem = folder_problem(out, "--out")
+    if problem:
+        raise ConfigError(problem)
     rng = np.random.default_rng(config.optim.seed)
     torch.manual_seed(config.optim.seed)
     if config.optim.threads:
@@ -102,7 +134,10 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, resume: bool =
     if not train_data.records or not valid_data.records:
         raise ConfigError(f"{catalog}: no readable audio in the train or valid split")
     index = TagTrackIndex.from_track_tags([r.tags for r in train_data.records], tags)
-    sampler = make_sampler(config.objective.sampler, index)
+    try:
+        sampler = make_sampler(config.objective.sampler, index)
+    except ValueError as error:
+        raise ConfigError(f"{catalog}: {error}") from None
     loss_fn = LOSSES[config.objective.loss]
     optimizer = torch.optim.Adam(model.parameters(), lr=config.optim.lr,
                                  weight_decay=config.optim.weight_decay)
@@ -111,6 +146,8 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, resume: bool =
     if resume and (checkpoint_dir / "state.json").is_file():
         state = load_checkpoint(checkpoint_dir, model, optimizer, rng)
         log(f"resumed from epoch {state['epoch']} (best valid MAP {state['best_map']:.4f})")
+    elif resume:
+        log(f"no checkpoint in {checkpoint_dir}: starting from epoch 1")
     # time spent in earlier runs of this training counts toward optim.max_minutes
     started -= state.get("elapsed_s", 0.0)
     bundle_dir = out / "model"
@@ -119,7 +156,7 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, resume: bool =
 
     for epoch in range(state["epoch"] + 1, config.optim.epochs + 1):
         model.train()
-        losses = []
+        losses, skipped = [], 0
         bar = tqdm(range(config.optim.steps_per_epoch), desc=f"epoch {epoch}/{config.optim.epochs}",
                    disable=not progress, unit="step")
         for step in bar:
@@ -140,15 +177,33 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, resume: bool =
                 chosen = sampler.choose_negatives(rng, anchor_tags, positives, distances)
                 keep = chosen >= 0
                 negative = song[chosen[keep]]
+            if not keep.any():   # no anchor of this batch has a negative: nothing to learn
+                skipped += 1
+                continue
             loss = loss_fn(tag[keep], song[keep], negative, margin=config.objective.margin)
+            if not torch.isfinite(loss):
+                raise _diverged(out, state, f"loss {loss.item()} in epoch {epoch}, step {step + 1}")
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             losses.append(loss.item())
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
+        if not losses:
+            raise ConfigError(f"no batch of epoch {epoch} had an anchor with a negative song; "
+                              "raise optim.batch_size or use objective.sampler: random")
+        if skipped:
+            log(f"epoch {epoch}: skipped {skipped} of {config.optim.steps_per_epoch} batches "
+                "in which no anchor had a negative song")
+        broken = _check_weights(model)
+        if broken:
+            raise _diverged(out, state, f"{broken} has NaN/inf values after epoch {epoch}")
 
         model.eval()
-        valid = evaluate_tags(model, valid_data.records, valid_data.mels, include_unseen=False)
+        try:
+            valid = evaluate_tags(model, valid_data.records, valid_data.mels,
+                                  include_unseen=False)
+        except (NonFiniteOutput, NonFiniteScores) as error:
+            raise _diverged(out, state, f"validation after epoch {epoch}: {error}") from None
         valid_map = valid["seen"]["map"] if "seen" in valid else 0.0
         state["epoch"] = epoch
         state["history"].append({"epoch": epoch, "loss": float(np.mean(losses)),
@@ -180,6 +235,6 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, resume: bool =
                 "train_tracks": len(train_data.records), "elapsed_s": round(elapsed, 1)}
     metrics = {"valid_map": state["best_map"], "test": _summary(test_metrics)}
     fingerprint = save_bundle(best, bundle_dir, training=training, metrics=metrics)
-    (out / "test_metrics.json").write_text(json.dumps(test_metrics, indent=2))
+    (out / "test_metrics.json").write_text(strict_json.dumps(test_metrics, indent=2))
     return TrainResult(bundle_dir, fingerprint, state["best_epoch"], state["best_map"],
                        test_metrics, elapsed)

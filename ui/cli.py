@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import time
@@ -71,7 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train an alignment model from a YAML config")
     train.add_argument("--config", required=True, help="e.g. configs/demo.yaml")
     train.add_argument("--out", default=None, help="run folder (default: the config's `out`)")
-    train.add_argument("--resume", action="store_true", help="continue from the run's checkpoint")
+    train.add_argument("--resume", action="store_true",
+                       help="continue from the run's checkpoint (refused if the model config or "
+                            "tag vocabulary changed since)")
 
     index = commands.add_parser(
         "index", help="index a folder of audio or a catalog (resumable)",
@@ -85,7 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     search = commands.add_parser("search", help="query the index")
     search.add_argument("text", nargs="?", default=None, help='free text or tags, e.g. "calm choir"')
-    search.add_argument("--audio", default=None, metavar="FILE", help="find tracks that sound like FILE")
+    search.add_argument("--audio", default=None, metavar="FILE",
+                        help="find tracks that sound like FILE (wav, flac, ogg, mp3, aiff at "
+                             "1–768 kHz, at least one FFT frame long: 32 ms for the shipped "
+                             "model; only the first 10 minutes of a longer file are used)")
     search.add_argument("--track", default=None, metavar="ID", help="find tracks like an indexed track")
     search.add_argument("--k", type=int, default=10, help="number of results (default: %(default)s)")
     search.add_argument("--json", action="store_true", help="print one JSON object")
@@ -217,7 +223,8 @@ def _cmd_evaluate(args) -> int:
     config = load_eval_config(args.config)
     report = run_evaluation(config, progress=not args.json)
     if args.json:
-        print(json.dumps({k: v for k, v in report.items() if k != "per_tag"}))
+        from retrieval.strict_json import dumps
+        print(dumps({k: v for k, v in report.items() if k != "per_tag"}))
     else:
         print(markdown_report(report, config.k).split("\n## Per tag")[0])
         if config.report:
@@ -240,8 +247,27 @@ HANDLERS = {"demo": _cmd_demo, "corpus": _cmd_corpus, "train": _cmd_train, "inde
             "search": _cmd_search, "evaluate": _cmd_evaluate, "ui": _cmd_ui}
 
 
+class _OneLineHandler(logging.Handler):
+    """`musicsearch: warning: …` on stderr, one line, written through tqdm so that it
+    never lands in the middle of a progress bar."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from tqdm import tqdm
+        message = " ".join(record.getMessage().split())
+        tqdm.write(f"musicsearch: {record.levelname.lower()}: {message}", file=sys.stderr)
+
+
+def _configure_logging() -> None:
+    """Library warnings (e.g. audio scaled down to full scale) reach the user."""
+    root = logging.getLogger()
+    if not root.handlers:   # leave a host application's (or pytest's) logging alone
+        root.addHandler(_OneLineHandler())
+        root.setLevel(logging.WARNING)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _configure_logging()
     from .errors import USER_ERRORS
     try:
         return HANDLERS[args.command](args)

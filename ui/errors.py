@@ -5,6 +5,7 @@ from __future__ import annotations
 from retrieval.bundle import BundleError
 from retrieval.catalog import CatalogError
 from retrieval.frontend import AudioDecodeError
+from retrieval.model import NonFiniteOutput
 from retrieval.query import QueryError
 from retrieval.search import FingerprintMismatch, TrackNotFound
 from training.config import ConfigError
@@ -19,4 +20,4 @@ def _index_errors() -> tuple[type[BaseException], ...]:
 
 USER_ERRORS: tuple[type[BaseException], ...] = (
     BundleError, CatalogError, AudioDecodeError, QueryError, FingerprintMismatch,
-    TrackNotFound, ConfigError, FileNotFoundError, *_index_errors())
+    TrackNotFound, ConfigError, FileNotFoundError, NonFiniteOutput, *_index_errors())
