@@ -138,7 +138,8 @@ def test_non_finite_vectors_are_never_stored(tiny_model, tiny_audio, store, feat
     shutil.copy(_clip(tiny_audio, 4), music / "good.wav")
     soundfile.write(music / "loud.wav", np.full(22050 * 4, 1e30, dtype=np.float32), 22050,
                     subtype="FLOAT")
-    # A damaged feature-cache entry (infinite log-mel) for this file's content.
+    # A damaged feature-cache entry (infinite log-mel) for this file's content: the cache
+    # must not hand it to the model (it recomputes the features from the audio).
     damaged = music / "damaged.wav"
     soundfile.write(damaged, np.random.default_rng(5).standard_normal(22050 * 4) * 0.1, 22050)
     entry = FeatureCache(feature_cache, tiny_model.config.frontend)._path_for(file_digest(damaged))
@@ -147,11 +148,9 @@ def test_non_finite_vectors_are_never_stored(tiny_model, tiny_audio, store, feat
     try:
         summary = _index(tiny_model, music, store, feature_cache)
     finally:
-        entry.unlink()
-    reasons = {s.where: (s.kind, s.reason) for s in summary.skipped}
-    assert reasons[str(damaged)][0] == INVALID_VECTOR and "non-finite" in reasons[str(damaged)][1]
+        entry.unlink(missing_ok=True)
     stored = [p["track_id"] for p in store.iter_payloads()]
-    assert str(music / "good.wav") in stored and str(damaged) not in stored
+    assert str(music / "good.wav") in stored and str(damaged) in stored
     assert summary.indexed + len(summary.skipped) == 3   # loud.wav: finite vector, or listed
     for track_id in stored:
         assert np.isfinite(store.get_vector(track_id)).all()
