@@ -14,7 +14,7 @@ import soundfile
 from index import InvalidPoint, index_tracks, open_store
 from index.points import IndexPoint
 from index.server_store import ClientStore
-from index.summary import (DANGLING_SYMLINK, DUPLICATE, INVALID_RECORD, INVALID_VECTOR,
+from index.summary import (DANGLING_SYMLINK, DUPLICATE, INVALID_RECORD,
                            NOT_A_FILE, SYMLINK_LOOP, UNREADABLE)
 from retrieval.catalog import text_to_path
 from retrieval.feature_cache import FeatureCache, file_digest
