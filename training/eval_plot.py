@@ -7,7 +7,7 @@ __all__ = ["plot_per_tag"]
 
 
 def plot_per_tag(per_tag: dict[str, dict], title: str, out: str | Path) -> Path:
-    """Horizontal bars of AP per tag (sorted), with the tag's prevalence marked."""
+    """Horizontal bars of AP per tag (sorted), with the exact expected AP of a random ranking marked."""
     import matplotlib
     matplotlib.use("Agg")   # files only: no display on servers and CI
     import matplotlib.pyplot as plt
@@ -18,8 +18,8 @@ def plot_per_tag(per_tag: dict[str, dict], title: str, out: str | Path) -> Path:
     figure, axes = plt.subplots(figsize=(7.5, height))
     positions = range(len(items))
     axes.barh(positions, [v["ap"] for _, v in items], color="#6366f1", label="average precision")
-    axes.scatter([v["prevalence"] for _, v in items], positions, color="#f97316", marker="|",
-                 s=120, zorder=3, label="random ranking (prevalence)")
+    axes.scatter([v["random_ap"] for _, v in items], positions, color="#f97316", marker="|",
+                 s=120, zorder=3, label="random ranking (exact E[AP])")
     axes.set_yticks(list(positions), names, fontsize=7)
     axes.set_xlim(0, 1)
     axes.set_xlabel("average precision")

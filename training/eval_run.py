@@ -60,7 +60,7 @@ def run_evaluation(config: EvalConfig, progress: bool = True) -> dict:
         raise ConfigError(f"{catalog}: no readable audio in split {config.split!r}")
     results = evaluate_tags(model, data.records, data.mels, k=config.k)
     flat = {f"{group}/{name}": value for group, values in results.items()
-            for name, value in values.items() if name != "per_tag"}
+            for name, value in values.items() if not isinstance(value, dict)}
     report = {"metrics": flat, "model": str(model.bundle_path), "fingerprint": model.fingerprint,
               "catalog": str(catalog), "split": config.split, "tracks": len(data.records),
               "skipped": [list(f) for f in data.failed],
@@ -86,7 +86,7 @@ def markdown_report(report: dict, k: int = 10) -> str:
              f"catalog `{report['catalog']}`.", "",
              f"| tags | n | MAP | random MAP | P@{k} | random P@{k} | ROC-AUC |",
              "|---|---|---|---|---|---|---|"]
-    for group in ("seen", "unseen"):
+    for group in ("seen", "zero_shot", "below_min_tracks"):
         if f"{group}/map" not in metrics:
             continue
         m = lambda name: metrics[f"{group}/{name}"]  # noqa: E731
@@ -95,9 +95,9 @@ def markdown_report(report: dict, k: int = 10) -> str:
     lines += [f"![per-tag AP, {g} tags]({Path(p).name})" for g, p in
               zip(report["per_tag"], report.get("plots", []))]
     lines += ["", f"## Per tag (AP, P@{k}, positives)", "",
-              f"| group | tag | AP | prevalence | P@{k} | positives |", "|---|---|---|---|---|---|"]
+              f"| group | tag | AP | random AP | P@{k} | positives |", "|---|---|---|---|---|---|"]
     for group, tags in report["per_tag"].items():
         for tag, v in sorted(tags.items(), key=lambda item: -item[1]["ap"]):
-            lines.append(f"| {group} | {tag} | {v['ap']:.3f} | {v['prevalence']:.3f} | "
+            lines.append(f"| {group} | {tag} | {v['ap']:.3f} | {v['random_ap']:.3f} | "
                          f"{v[f'p@{k}']:.2f} | {v['positives']} |")
     return "\n".join(lines) + "\n"
