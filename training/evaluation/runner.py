@@ -1,0 +1,139 @@
+"""Run an experiment: every model × data set × condition (clean, each deformation and seed)
+× task, song embeddings from the cache, results and a report under <out_dir>/<id>/.
+
+    config.json     the resolved config, model fingerprints, catalogs
+    metrics.json    one row per (model, data set, condition, seed, task): summary metrics
+    per_query.json  per tag (the queries of tag → music) for every row
+    report.md       tables and plots (see report.py)
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from retrieval import strict_json
+from retrieval.bundle import load_bundle
+from retrieval.paths import data_home, default_cache_dir
+
+from ..config import ConfigError
+from ..data import load_catalog_splits, resolve_catalog
+from .embeddings import EmbeddingCache, condition_name
+from .experiment import ExperimentConfig
+from .tag_task import evaluate_song_vectors
+
+__all__ = ["run_experiment", "Row"]
+
+
+@dataclass
+class Row:
+    model: str
+    dataset: str
+    condition: str              # "clean" or a deformation key (without the seed)
+    seed: int | None            # the seed of a deformation that draws random numbers
+    task: str
+    tracks: int
+    summary: dict               # flat metric name → value
+    per_query: dict             # group → query → metrics
+
+
+def _flatten(result: dict) -> dict:
+    """{group: {metric: value, per_category: {cat: {metric: value}}}} → "group/metric"."""
+    flat = {}
+    for group, values in result.items():
+        for name, value in values.items():
+            if isinstance(value, (int, float)):
+                flat[f"{group}/{name}"] = value
+        for category, values_ in values.get("per_category", {}).items():
+            for name, value in values_.items():
+                flat[f"{group}/{category}/{name}"] = value
+    return flat
+
+
+def _tag_retrieval(model, records, vectors, config: ExperimentConfig) -> tuple[dict, dict]:
+    result = evaluate_song_vectors(model, records, vectors, k=config.k,
+                                   min_positives=config.min_positives)
+    per_query = {group: values["per_tag"] for group, values in result.items()}
+    summary = _flatten(result)
+    summary.update({f"{g}/excluded": len(v["excluded"]) for g, v in result.items()})
+    return summary, per_query
+
+
+TASK_FUNCTIONS = {"tag_retrieval": _tag_retrieval}
+
+
+def _conditions(config: ExperimentConfig):
+    yield "clean", None, None
+    for deformation in config.built_deformations():
+        for seed in (config.seeds if deformation.uses_rng else [None]):
+            yield deformation.key, deformation, seed
+
+
+def run_experiment(config: ExperimentConfig, progress: bool = True,
+                   command: str = "musicsearch evaluate --config FILE") -> dict:
+    """Run every combination; returns what metrics.json holds (plus the report's path).
+    `command` is how to rerun it, written at the top of the report."""
+    started = time.perf_counter()
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    run_dir = Path(config.out_dir) / config.id
+    cache_root = Path(config.cache_dir) if config.cache_dir else data_home() / "eval-cache"
+    rows: list[Row] = []
+    info = {"id": config.id, "command": command, "config": config.to_dict(), "models": {}, "datasets": {},
+            "skipped": {}, "computed": 0}
+    models = {spec.name: load_bundle(spec.folder) for spec in config.models}
+    for name, model in models.items():
+        info["models"][name] = {"bundle": str(model.bundle_path),
+                                "fingerprint": model.fingerprint}
+    splits = {}     # every data set resolved before any audio is encoded
+    for dataset in config.datasets:
+        catalog = resolve_catalog(dataset.data, progress=progress)
+        records = load_catalog_splits(catalog).get(dataset.split, [])
+        if not records:
+            raise ConfigError(f"datasets.{dataset.name}: {catalog} has no tracks in split "
+                              f"{dataset.split!r}")
+        splits[dataset.name] = records
+        info["datasets"][dataset.name] = {"catalog": str(catalog), "split": dataset.split,
+                                          "tracks": len(records)}
+    for dataset in config.datasets:
+        records = splits[dataset.name]
+        for model_name, model in models.items():
+            cache = EmbeddingCache(cache_root, model,
+                                   dataset.data.cache_dir or default_cache_dir())
+            for condition, deformation, seed in _conditions(config):
+                label = f"{model_name} / {dataset.name} / {condition_name(deformation, seed or 0)}"
+                bar = (lambda items: tqdm(items, desc=label, unit="track", leave=False)) \
+                    if progress else None
+                songs = cache.vectors([r.path for r in records], deformation, seed or 0, bar)
+                info["computed"] += songs.computed
+                if songs.failed:
+                    info["skipped"][label] = [list(f) for f in songs.failed]
+                if not songs.kept:
+                    raise ConfigError(f"datasets.{dataset.name}: no readable audio in split "
+                                      f"{dataset.split!r} ({songs.failed[0][1]})")
+                kept = [records[i] for i in songs.kept]
+                for task in config.tasks:
+                    summary, per_query = TASK_FUNCTIONS[task](model, kept, songs.vectors, config)
+                    rows.append(Row(model_name, dataset.name, condition, seed, task,
+                                    len(kept), summary, per_query))
+    info["elapsed_s"] = round(time.perf_counter() - started, 1)
+    info["rows"] = [{k: v for k, v in row.__dict__.items() if k != "per_query"} for row in rows]
+    _write(run_dir, config, info, rows)
+    info["report"] = str(run_dir / "report.md")
+    return info
+
+
+def _write(run_dir: Path, config: ExperimentConfig, info: dict, rows: list[Row]) -> None:
+    from .report import write_report
+    run_dir.mkdir(parents=True, exist_ok=True)
+    resolved = {k: info[k] for k in ("id", "command", "config", "models", "datasets")}
+    (run_dir / "config.json").write_text(strict_json.dumps(resolved, indent=2) + "\n")
+    (run_dir / "metrics.json").write_text(strict_json.dumps(info, indent=2) + "\n")
+    per_query = [{"model": r.model, "dataset": r.dataset, "condition": r.condition,
+                  "seed": r.seed, "task": r.task, "queries": r.per_query} for r in rows]
+    (run_dir / "per_query.json").write_text(strict_json.dumps(per_query, indent=1) + "\n")
+    write_report(run_dir, config, info, rows)
+
