@@ -19,6 +19,7 @@ from retrieval.bundle import default_bundle_path, read_bundle_config
 
 from ..config import (ConfigError, DataConfig, folder_problem, from_mapping, raise_problems,
                       read_yaml_mapping)
+from ..corpus.timbre import soundfont_sha256
 from ..deformations import DEFAULT_ROBUSTNESS_SET, Deformation, build_deformations
 
 __all__ = ["ModelSpec", "DatasetSpec", "ExperimentConfig", "load_experiment", "TASKS",
@@ -54,6 +55,7 @@ class ExperimentConfig:
     models: list[ModelSpec] = field(default_factory=lambda: [ModelSpec()])
     datasets: list[DatasetSpec] = field(default_factory=lambda: [DatasetSpec()])
     deformations: list = field(default_factory=list)   # specs, or "default"
+    timbres: list[str] = field(default_factory=list)   # SoundFonts to render each split with
     tasks: list[str] = field(default_factory=lambda: ["tag_retrieval"])
     metrics: list[str] = field(default_factory=lambda: list(METRICS))
     k: int = 10
@@ -93,6 +95,9 @@ class ExperimentConfig:
             problems += dataset.data.problems(f"datasets.{dataset.name}.data")
             if not dataset.split.strip():
                 problems.append(f"datasets.{dataset.name}.split must name a split, e.g. test")
+        for soundfont in self.timbres:
+            if not Path(soundfont).is_file():
+                problems.append(f"timbres: no SoundFont file at {soundfont}")
         unknown = [t for t in self.tasks if t not in TASKS]
         if unknown or not self.tasks:
             problems.append(f"tasks: unknown {', '.join(map(repr, unknown))} "
@@ -116,8 +121,20 @@ class ExperimentConfig:
             raise ConfigError(f"{where}: deformations: expected a list of specs or 'default'")
         raise_problems(self.problems(), where)
         self.built_deformations(f"{where}: deformations")   # names the bad spec
+        trained_on = {}
         for model in self.models:
-            read_bundle_config(model.folder)      # BundleError names what is missing
+            config = read_bundle_config(model.folder)   # BundleError names what is missing
+            sha = ((config.get("training") or {}).get("corpus") or {}).get("soundfont", {})
+            if isinstance(sha, dict) and sha.get("sha256"):
+                trained_on[sha["sha256"]] = model.name
+        for soundfont in self.timbres:
+            try:
+                sha = soundfont_sha256(soundfont)
+            except ConfigError as error:
+                raise ConfigError(f"{where}: timbres: {error}") from None
+            if sha in trained_on:   # an "unseen" timbre must really be unseen
+                raise ConfigError(f"{where}: timbres: {soundfont} is the SoundFont model "
+                                  f"{trained_on[sha]!r} was trained on")
         return self
 
 

@@ -21,7 +21,7 @@ from retrieval.paths import data_home, default_cache_dir
 
 from ..config import ConfigError
 from ..data import load_catalog_splits, resolve_catalog
-from .embeddings import EmbeddingCache, condition_name
+from .embeddings import EmbeddingCache
 from .experiment import ExperimentConfig
 from .tag_task import evaluate_song_vectors
 
@@ -65,11 +65,24 @@ def _tag_retrieval(model, records, vectors, config: ExperimentConfig) -> tuple[d
 TASK_FUNCTIONS = {"tag_retrieval": _tag_retrieval}
 
 
-def _conditions(config: ExperimentConfig):
-    yield "clean", None, None
+def _conditions(config: ExperimentConfig, records, timbres: dict[str, list]):
+    """(condition, deformation, seed, records): clean, each deformation (per seed when it
+    draws random numbers) on the same records, then each timbre's re-rendered records."""
+    yield "clean", None, None, records
     for deformation in config.built_deformations():
         for seed in (config.seeds if deformation.uses_rng else [None]):
-            yield deformation.key, deformation, seed
+            yield deformation.key, deformation, seed, records
+    for name, timbre_records in timbres.items():
+        yield name, None, None, timbre_records
+
+
+def _timbres(config: ExperimentConfig, catalog: Path, split: str, progress: bool) -> dict:
+    from ..corpus.timbre import render_splits
+    out = {}
+    for soundfont in config.timbres:
+        rendered = render_splits(catalog, soundfont, (split,), progress=progress)
+        out[f"timbre-{Path(soundfont).stem}"] = load_catalog_splits(rendered).get(split, [])
+    return out
 
 
 def run_experiment(config: ExperimentConfig, progress: bool = True,
@@ -82,13 +95,13 @@ def run_experiment(config: ExperimentConfig, progress: bool = True,
     run_dir = Path(config.out_dir) / config.id
     cache_root = Path(config.cache_dir) if config.cache_dir else data_home() / "eval-cache"
     rows: list[Row] = []
-    info = {"id": config.id, "command": command, "config": config.to_dict(), "models": {}, "datasets": {},
-            "skipped": {}, "computed": 0}
+    info = {"id": config.id, "command": command, "config": config.to_dict(), "models": {},
+            "datasets": {}, "skipped": {}, "computed": 0}
     models = {spec.name: load_bundle(spec.folder) for spec in config.models}
     for name, model in models.items():
         info["models"][name] = {"bundle": str(model.bundle_path),
                                 "fingerprint": model.fingerprint}
-    splits = {}     # every data set resolved before any audio is encoded
+    splits, timbres = {}, {}    # every data set resolved before any audio is encoded
     for dataset in config.datasets:
         catalog = resolve_catalog(dataset.data, progress=progress)
         records = load_catalog_splits(catalog).get(dataset.split, [])
@@ -96,15 +109,17 @@ def run_experiment(config: ExperimentConfig, progress: bool = True,
             raise ConfigError(f"datasets.{dataset.name}: {catalog} has no tracks in split "
                               f"{dataset.split!r}")
         splits[dataset.name] = records
+        timbres[dataset.name] = _timbres(config, catalog, dataset.split, progress)
         info["datasets"][dataset.name] = {"catalog": str(catalog), "split": dataset.split,
                                           "tracks": len(records)}
     for dataset in config.datasets:
-        records = splits[dataset.name]
         for model_name, model in models.items():
             cache = EmbeddingCache(cache_root, model,
                                    dataset.data.cache_dir or default_cache_dir())
-            for condition, deformation, seed in _conditions(config):
-                label = f"{model_name} / {dataset.name} / {condition_name(deformation, seed or 0)}"
+            for condition, deformation, seed, records in _conditions(
+                    config, splits[dataset.name], timbres[dataset.name]):
+                label = f"{model_name} / {dataset.name} / {condition}" + \
+                    (f" (seed {seed})" if seed is not None else "")
                 bar = (lambda items: tqdm(items, desc=label, unit="track", leave=False)) \
                     if progress else None
                 songs = cache.vectors([r.path for r in records], deformation, seed or 0, bar)
