@@ -22,7 +22,7 @@ def _config(tiny_audio, tiny_bundle, tmp_path, **changes) -> dict:
                                      "cache_dir": str(tmp_path / "features")}}],
               "deformations": [{"type": "gain", "gain_db": -12},
                                {"type": "white_noise", "snr_db": 10}],
-              "tasks": ["tag_retrieval"], "k": 2, "min_positives": 2, "seeds": [0, 1]}
+              "tasks": ["tag_retrieval", "triplets"], "k": 2, "min_positives": 2, "seeds": [0, 1]}
     config.update(changes)
     return config
 
@@ -40,10 +40,13 @@ def test_experiment_runs_end_to_end_and_reuses_embeddings(tiny_audio, tiny_bundl
     info = json.loads(capsys.readouterr().out)
     # 4 training clips × (clean + gain + noise at seeds 0 and 1)
     assert info["computed"] == 4 * 4
-    conditions = [(row["condition"], row["seed"]) for row in info["rows"]]
+    conditions = [(row["condition"], row["seed"]) for row in info["rows"]
+                  if row["task"] == "tag_retrieval"]
     assert conditions == [("clean", None), ("gain-m12db", None), ("white_noise-snr10", 0),
                           ("white_noise-snr10", 1)]
     clean = info["rows"][0]["summary"]
+    triplets = [row["summary"] for row in info["rows"] if row["task"] == "triplets"]
+    assert len(triplets) == 4 and triplets[0]["triplets/seeds"] == 2
     # 4 clips: piano/violin/happy/sad on 2 each, fast on all 4 (no negative: excluded)
     assert clean["seen/n_tags"] == 4 and clean["seen/excluded"] == 2   # fast, slow (0)
     assert clean["seen/random_map"] == pytest.approx(49 / 72)
@@ -67,7 +70,7 @@ def test_experiment_runs_end_to_end_and_reuses_embeddings(tiny_audio, tiny_bundl
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"tasks": ["tag_retrieval", "lyrics"]}, "tasks: unknown 'lyrics' (known: tag_retrieval"),
+    ({"tasks": ["tag_retrieval", "lyrics"]}, "tasks: unknown 'lyrics' (known: tag_retrieval, "),
     ({"tasks": []}, "tasks: name one"),
     ({"models": [{"name": "m", "bundle": "/nonexistent/bundle"}]},
      "models.m: no bundle folder at /nonexistent/bundle"),

@@ -26,7 +26,9 @@ __all__ = ["ModelSpec", "DatasetSpec", "ExperimentConfig", "load_experiment", "T
            "METRICS"]
 
 # Task name → what it measures; the runner has one function per name.
-TASKS = {"tag_retrieval": "tag → music: songs ranked by each tag's embedding"}
+TASKS = {"tag_retrieval": "tag → music: songs ranked by each tag's embedding",
+         "text_retrieval": "caption → music: R@1/5/10, MRR, median rank",
+         "triplets": "similar by example: triplet accuracy by shared tags"}
 METRICS = ("map", "p@k", "roc_auc", "pr_auc")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 

@@ -61,29 +61,48 @@ def category_table(summary: dict, keys: list[str], group: str = "seen") -> list[
     return lines
 
 
-def robustness_table(rows, keys: list[str], groups=("seen", "zero_shot")) -> tuple[list[str], dict]:
-    """Rows of one (model, data set, task): each deformation's metrics (mean ± std over
-    seeds) and their drop from clean. Returns the Markdown lines and {condition: drops}."""
+def paired_columns(summary: dict) -> list[str]:
+    """Summary keys that have a random twin ("x/random_y" beside "x/y"), in order."""
+    return [key for key in summary if "/random_" not in key
+            and _random_twin(key) in summary]
+
+
+def _random_twin(key: str) -> str:
+    group, _, name = key.rpartition("/")
+    return f"{group}/{_random_key(name)}"
+
+
+def task_table(summary: dict) -> list[str]:
+    lines = ["| metric | value | random |", "|---|---|---|"]
+    for key in paired_columns(summary):
+        std = summary.get(f"{key}_std")
+        spread = f" ± {std:.3f}" if std else ""
+        lines.append(f"| {key} | {summary[key]:.3f}{spread} | {summary[_random_twin(key)]:.3f} |")
+    return lines
+
+
+def robustness_table(rows, columns: list[str]) -> tuple[list[str], dict]:
+    """Rows of one (model, data set, task): each condition's metrics `columns` (mean ± std
+    over seeds) and their change from clean. Returns Markdown lines and {condition: drops}."""
     clean = next(row.summary for row in rows if row.condition == "clean")
-    columns = [(g, k) for g in groups for k in keys if f"{g}/{k}" in clean]
+    columns = [c for c in columns if c in clean]
     by_condition: dict[str, list] = {}
     for row in rows:
         by_condition.setdefault(row.condition, []).append(row.summary)
-    head = "| condition | seeds | " + " | ".join(f"{g} {_title(k)} | Δ" for g, k in columns) + " |"
+    head = "| condition | seeds | " + " | ".join(f"{c} | Δ" for c in columns) + " |"
     lines = [head, "|---" * (2 + 2 * len(columns)) + "|"]
     drops = {}
     for condition, summaries in by_condition.items():
         cells, drops[condition] = [], {}
-        for group, key in columns:
-            values = [s[f"{group}/{key}"] for s in summaries if f"{group}/{key}" in s]
+        for column in columns:
+            values = [s[column] for s in summaries if column in s]
             if not values:
                 cells.append("– | –")
                 continue
             mean, std = _mean_std(values)
-            drop = mean - clean[f"{group}/{key}"]
-            drops[condition][f"{group}/{key}"] = drop
+            drops[condition][column] = mean - clean[column]
             spread = f" ± {std:.3f}" if len(values) > 1 else ""
-            cells.append(f"{mean:.3f}{spread} | {drop:+.3f}")
+            cells.append(f"{mean:.3f}{spread} | {mean - clean[column]:+.3f}")
         lines.append(f"| {condition} | {len(summaries)} | " + " | ".join(cells) + " |")
     return lines, drops
 
@@ -98,11 +117,23 @@ def per_tag_table(per_query: dict, k: int) -> list[str]:
     return lines
 
 
+def _tag_section(run_dir: Path, title: str, stem: str, clean, keys: list[str]) -> list[str]:
+    lines = [*headline_table(clean.summary, keys), ""]
+    categories = category_table(clean.summary, keys)
+    if categories:
+        lines += ["Seen tags by category:", "", *categories, ""]
+    for group, per_tag in clean.per_query.items():
+        plot = plot_per_tag(per_tag, f"{title}: {group} tags", run_dir / f"{stem}-{group}.png")
+        lines += [f"![per-tag AP, {group}]({plot.name})", ""]
+    return lines
+
+
 def write_report(run_dir: Path, config: ExperimentConfig, info: dict, rows) -> Path:
     keys = [metric_key(m, config.k) for m in config.metrics]
     lines = [f"# Evaluation `{config.id}`", "",
-             f"Regenerate: `{info['command']}` (resolved config in `config.json`). {info['elapsed_s']:.0f} s, "
-             f"{info['computed']} embeddings computed (the rest from the cache).", "",
+             f"Regenerate: `{info['command']}` (resolved config in `config.json`). "
+             f"{info['elapsed_s']:.0f} s, {info['computed']} embeddings computed (the rest "
+             "from the cache).", "",
              f"A tag enters the means with at least {config.min_positives} positive songs and "
              "one negative. Random baselines in brackets are exact expectations for a uniformly "
              "random ranking (E[AP] by formula, E[PR-AUC] by enumeration or 1,000 "
@@ -117,22 +148,23 @@ def write_report(run_dir: Path, config: ExperimentConfig, info: dict, rows) -> P
                 lines += [f"## {model} on {dataset} ({data_info['split']} split, "
                           f"{clean.tracks} tracks): {task}", "",
                           f"Model fingerprint `{model_info['fingerprint']}`, catalog "
-                          f"`{data_info['catalog']}`.", "", *headline_table(clean.summary, keys),
-                          ""]
-                categories = category_table(clean.summary, keys)
-                if categories:
-                    lines += ["Seen tags by category:", "", *categories, ""]
-                for group, per_tag in clean.per_query.items():
-                    plot = plot_per_tag(per_tag, f"{model}, {dataset}: {group} tags",
-                                        run_dir / f"{stem}-{group}.png")
-                    lines += [f"![per-tag AP, {group}]({plot.name})", ""]
+                          f"`{data_info['catalog']}`.", ""]
+                if task == "tag_retrieval":
+                    lines += _tag_section(run_dir, f"{model}, {dataset}", stem, clean, keys)
+                    columns = [f"{g}/{k}" for g in ("seen", "zero_shot") for k in keys
+                               if k in ("map", f"p@{config.k}")]
+                else:
+                    lines += [*task_table(clean.summary), ""]
+                    columns = [c for c in paired_columns(clean.summary) if "/r@5" not in c]
                 if len(mine) > 1:
-                    table, drops = robustness_table(mine, keys)
-                    plot = plot_robustness(drops, f"{model}, {dataset}: drop from clean",
+                    table, drops = robustness_table(mine, columns)
+                    plot = plot_robustness(drops, f"{model}, {dataset}, {task}: change from clean",
                                            run_dir / f"{stem}-robustness.png")
                     lines += ["### Robustness (indexed audio deformed, queries clean)", "",
                               *table, "", f"![robustness]({plot.name})", ""]
-                lines += ["### Per tag (clean)", "", *per_tag_table(clean.per_query, config.k), ""]
+                if task == "tag_retrieval":
+                    lines += ["### Per tag (clean)", "",
+                              *per_tag_table(clean.per_query, config.k), ""]
     out = run_dir / "report.md"
     out.write_text("\n".join(lines))
     return out

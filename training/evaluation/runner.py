@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -23,6 +24,7 @@ from ..config import ConfigError
 from ..data import load_catalog_splits, resolve_catalog
 from .embeddings import EmbeddingCache
 from .experiment import ExperimentConfig
+from .query_tasks import text_retrieval, triplet_accuracy
 from .tag_task import evaluate_song_vectors
 
 __all__ = ["run_experiment", "Row"]
@@ -62,7 +64,23 @@ def _tag_retrieval(model, records, vectors, config: ExperimentConfig) -> tuple[d
     return summary, per_query
 
 
-TASK_FUNCTIONS = {"tag_retrieval": _tag_retrieval}
+def _text_retrieval(model, records, vectors, config: ExperimentConfig) -> tuple[dict, dict]:
+    return text_retrieval(model, records, vectors)
+
+
+def _triplets(model, records, vectors, config: ExperimentConfig) -> tuple[dict, dict]:
+    """Mean ± std of triplet accuracy over the run's seeds (each draws its own triplets)."""
+    runs = [triplet_accuracy(records, vectors, seed)[0] for seed in config.seeds]
+    if not runs[0]:
+        return {}, {}
+    accuracies = [run["triplets/accuracy"] for run in runs]
+    return {**runs[0], "triplets/accuracy": float(np.mean(accuracies)),
+            "triplets/accuracy_std": float(np.std(accuracies, ddof=1)) if len(runs) > 1 else 0.0,
+            "triplets/seeds": len(runs)}, {}
+
+
+TASK_FUNCTIONS = {"tag_retrieval": _tag_retrieval, "text_retrieval": _text_retrieval,
+                  "triplets": _triplets}
 
 
 def _conditions(config: ExperimentConfig, records, timbres: dict[str, list]):
