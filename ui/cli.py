@@ -100,7 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser(
         "evaluate", help="run an evaluation experiment (models × data × deformations × tasks) "
                          "from a YAML file; results in runs/eval/<id>/")
-    evaluate.add_argument("--config", required=True, help="e.g. configs/eval/demo.yaml")
+    source = evaluate.add_mutually_exclusive_group(required=True)
+    source.add_argument("--config", help="e.g. configs/eval/demo.yaml")
+    source.add_argument("--compare", nargs=2, metavar="RUN",
+                        help="compare two runs query by query (a run folder, or FOLDER:MODEL)")
     evaluate.add_argument("--json", action="store_true",
                           help="print the summary metrics as one JSON object")
 
@@ -222,6 +225,10 @@ def _cmd_search(args) -> int:
 
 
 def _cmd_evaluate(args) -> int:
+    if args.compare:
+        from training.evaluation.compare import compare_runs
+        print(compare_runs(*args.compare), end="")
+        return 0
     from training.evaluation.experiment import load_experiment
     from training.evaluation.runner import run_experiment
     config = load_experiment(args.config)     # every field checked before any work

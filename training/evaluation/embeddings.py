@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,37 +53,46 @@ class EmbeddingCache:
                            sample_rate=self.model.config.frontend.sample_rate)
         return audio_to_mel(copy, self.model.config.frontend)
 
+    def _prepare(self, path: Path, folder: Path, deformation, seed: int):
+        """(cached vector or None, log-mel or None, error or None) for one file; runs in a
+        worker thread, so that decoding and deforming overlap with encoding."""
+        try:
+            digest = file_digest(path)
+        except OSError as error:
+            return None, None, None, f"cannot read {path.name}: {error.strerror}"
+        target = folder / f"{digest}.npy"
+        vector = _load(target)
+        if vector is not None:
+            return target, vector, None, None
+        try:
+            return target, None, self._mel(path, digest, deformation, seed), None
+        except AudioDecodeError as error:
+            return target, None, None, str(error)
+
     def vectors(self, paths: list[str | Path], deformation: Deformation | None = None,
-                seed: int = 0, progress=None) -> SongVectors:
+                seed: int = 0, progress=None, workers: int = 2) -> SongVectors:
         """Embeddings of `paths` under `deformation`; unreadable files are listed in
         `failed`. `progress` wraps the iteration (e.g. tqdm) when given."""
         folder = self.root / condition_name(deformation, seed)
         rows, kept, failed, computed = [], [], [], 0
-        items = enumerate(paths) if progress is None else progress(list(enumerate(paths)))
-        for index, path in items:
-            path = Path(path)
-            try:
-                digest = file_digest(path)
-            except OSError as error:
-                failed.append((str(path), f"cannot read {path.name}: {error.strerror}"))
-                continue
-            target = folder / f"{digest}.npy"
-            vector = _load(target)
-            if vector is None:
-                try:
-                    mel = self._mel(path, digest, deformation, seed)
-                except AudioDecodeError as error:
-                    failed.append((str(path), str(error)))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            prepared = pool.map(lambda p: self._prepare(Path(p), folder, deformation, seed),
+                                paths)
+            items = enumerate(zip(paths, prepared))
+            for index, (path, (target, vector, mel, error)) in \
+                    (items if progress is None else progress(items)):
+                if error is not None:
+                    failed.append((str(path), error))
                     continue
-                vector = self.model.encode_mel(mel.astype(np.float32))[0]
-                _save(target, vector)
-                computed += 1
-            rows.append(vector)
-            kept.append(index)
+                if vector is None:
+                    vector = self.model.encode_mel(mel.astype(np.float32))[0]
+                    _save(target, vector)
+                    computed += 1
+                rows.append(vector)
+                kept.append(index)
         dim = self.model.config.joint_dim
         matrix = np.stack(rows).astype(np.float32) if rows else np.zeros((0, dim), np.float32)
         return SongVectors(matrix, kept, failed, computed)
-
 
 def _load(path: Path) -> np.ndarray | None:
     if not path.is_file():

@@ -62,9 +62,10 @@ class ExperimentConfig:
     metrics: list[str] = field(default_factory=lambda: list(METRICS))
     k: int = 10
     min_positives: int = 5          # a tag enters the means with this many positive songs
-    seeds: list[int] = field(default_factory=lambda: [0])
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     cache_dir: str | None = None    # embeddings and deformed audio; default: the data home
     threads: int | None = 1         # torch threads (1 is fastest on a shared 2-core machine)
+    publish: str | None = None      # also write the report here (e.g. docs/EVALUATION.md)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -80,6 +81,10 @@ class ExperimentConfig:
         if self.id is not None and not _NAME.fullmatch(self.id):
             problems.append(f"id must be a plain name (letters, digits, . _ -), got {self.id!r}")
         problems += filter(None, [folder_problem(self.out_dir, "out_dir")])
+        if self.publish is not None:
+            problems += filter(None, [folder_problem(Path(self.publish).parent, "publish")])
+            if Path(self.publish).is_dir():
+                problems.append(f"publish: {self.publish} is a folder, not a file name")
         if self.cache_dir is not None:
             problems += filter(None, [folder_problem(self.cache_dir, "cache_dir")])
         for what, items in (("models", self.models), ("datasets", self.datasets)):

@@ -128,6 +128,20 @@ def _tag_section(run_dir: Path, title: str, stem: str, clean, keys: list[str]) -
     return lines
 
 
+def _model_comparison(info: dict, rows) -> list[str]:
+    """The first model against each other one, query by query (paired tests)."""
+    from .compare import compare_per_query, markdown
+    models = list(info["models"])
+    lines = []
+    for other in models[1:]:
+        side = lambda name: [{"dataset": r.dataset, "condition": r.condition, "seed": r.seed,  # noqa: E731
+                              "task": r.task, "queries": r.per_query}
+                             for r in rows if r.model == name]
+        lines += [f"## {models[0]} against {other}", "",
+                  markdown(compare_per_query(side(models[0]), side(other)), models[0], other)]
+    return lines
+
+
 def write_report(run_dir: Path, config: ExperimentConfig, info: dict, rows) -> Path:
     keys = [metric_key(m, config.k) for m in config.metrics]
     lines = [f"# Evaluation `{config.id}`", "",
@@ -165,6 +179,15 @@ def write_report(run_dir: Path, config: ExperimentConfig, info: dict, rows) -> P
                 if task == "tag_retrieval":
                     lines += ["### Per tag (clean)", "",
                               *per_tag_table(clean.per_query, config.k), ""]
+    lines += _model_comparison(info, rows)
     out = run_dir / "report.md"
     out.write_text("\n".join(lines))
+    if config.publish:   # the same report elsewhere, its pictures linked back to the run
+        import os
+        import re
+        relative = Path(os.path.relpath(run_dir, Path(config.publish).parent)).as_posix()
+        text = re.sub(r"\]\(([^)/]+\.png)\)", lambda m: f"]({relative}/{m.group(1)})",
+                      "\n".join(lines))
+        Path(config.publish).parent.mkdir(parents=True, exist_ok=True)
+        Path(config.publish).write_text(text)
     return out

@@ -40,6 +40,7 @@ class Row:
     tracks: int
     summary: dict               # flat metric name → value
     per_query: dict             # group → query → metrics
+    seconds: float = 0.0        # embedding this condition (0 when all came from the cache)
 
 
 def _flatten(result: dict) -> dict:
@@ -138,9 +139,11 @@ def run_experiment(config: ExperimentConfig, progress: bool = True,
                     config, splits[dataset.name], timbres[dataset.name]):
                 label = f"{model_name} / {dataset.name} / {condition}" + \
                     (f" (seed {seed})" if seed is not None else "")
-                bar = (lambda items: tqdm(items, desc=label, unit="track", leave=False)) \
-                    if progress else None
+                bar = (lambda items: tqdm(items, desc=label, unit="track", leave=False,
+                                          total=len(records))) if progress else None
+                clock = time.perf_counter()
                 songs = cache.vectors([r.path for r in records], deformation, seed or 0, bar)
+                seconds = round(time.perf_counter() - clock, 2)
                 info["computed"] += songs.computed
                 if songs.failed:
                     info["skipped"][label] = [list(f) for f in songs.failed]
@@ -151,7 +154,7 @@ def run_experiment(config: ExperimentConfig, progress: bool = True,
                 for task in config.tasks:
                     summary, per_query = TASK_FUNCTIONS[task](model, kept, songs.vectors, config)
                     rows.append(Row(model_name, dataset.name, condition, seed, task,
-                                    len(kept), summary, per_query))
+                                    len(kept), summary, per_query, seconds))
     info["elapsed_s"] = round(time.perf_counter() - started, 1)
     info["rows"] = [{k: v for k, v in row.__dict__.items() if k != "per_query"} for row in rows]
     _write(run_dir, config, info, rows)
