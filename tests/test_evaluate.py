@@ -17,12 +17,12 @@ def _config(tiny_audio, tiny_bundle, tmp_path, **changes) -> dict:
     config = {"id": "tiny", "out_dir": str(tmp_path / "runs"),
               "cache_dir": str(tmp_path / "cache"),
               "models": [{"name": "tiny", "bundle": str(tiny_bundle)}],
-              "datasets": [{"name": "tiny-train", "split": "train",
+              "datasets": [{"name": "tiny-train", "split": "train", "probe_split": "valid",
                             "data": {"catalog": str(folder / "catalog.jsonl"),
                                      "cache_dir": str(tmp_path / "features")}}],
               "deformations": [{"type": "gain", "gain_db": -12},
                                {"type": "white_noise", "snr_db": 10}],
-              "tasks": ["tag_retrieval", "triplets"], "k": 2, "min_positives": 2, "seeds": [0, 1]}
+              "tasks": ["tag_retrieval", "triplets", "probe", "joint_map"], "k": 2, "min_positives": 2, "seeds": [0, 1]}
     config.update(changes)
     return config
 
@@ -47,6 +47,9 @@ def test_experiment_runs_end_to_end_and_reuses_embeddings(tiny_audio, tiny_bundl
     clean = info["rows"][0]["summary"]
     triplets = [row["summary"] for row in info["rows"] if row["task"] == "triplets"]
     assert len(triplets) == 4 and triplets[0]["triplets/seeds"] == 2
+    # probes train on the valid split here (2 clips) and are scored on clean audio only
+    probes = [row for row in info["rows"] if row["task"] == "probe"]
+    assert [row["condition"] for row in probes] == ["clean"]
     # 4 clips: piano/violin/happy/sad on 2 each, fast on all 4 (no negative: excluded)
     assert clean["seen/n_tags"] == 4 and clean["seen/excluded"] == 2   # fast, slow (0)
     assert clean["seen/random_map"] == pytest.approx(49 / 72)
@@ -54,6 +57,7 @@ def test_experiment_runs_end_to_end_and_reuses_embeddings(tiny_audio, tiny_bundl
     report = (run / "report.md").read_text()
     assert "### Robustness" in report and "white_noise-snr10 | 2 |" in report
     assert (run / "tiny-tiny-train-tag_retrieval-robustness.png").stat().st_size > 1000
+    assert (run / "tiny-tiny-train-map.png").stat().st_size > 1000 and "## The joint space" in report
     per_query = json.loads((run / "per_query.json").read_text())
     assert set(per_query[0]["queries"]["seen"]) == {"piano", "violin", "happy", "sad"}
     assert json.loads((run / "config.json").read_text())["config"]["k"] == 2

@@ -28,7 +28,9 @@ __all__ = ["ModelSpec", "DatasetSpec", "ExperimentConfig", "load_experiment", "T
 # Task name → what it measures; the runner has one function per name.
 TASKS = {"tag_retrieval": "tag → music: songs ranked by each tag's embedding",
          "text_retrieval": "caption → music: R@1/5/10, MRR, median rank",
-         "triplets": "similar by example: triplet accuracy by shared tags"}
+         "triplets": "similar by example: triplet accuracy by shared tags",
+         "probe": "linear and one-hidden-layer MLP probes on frozen song vectors",
+         "joint_map": "2-D t-SNE map of songs, tags and captions"}
 METRICS = ("map", "p@k", "roc_auc", "pr_auc")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
@@ -48,6 +50,7 @@ class DatasetSpec:
     name: str = "demo-test"
     data: DataConfig = field(default_factory=DataConfig)
     split: str = "test"
+    probe_split: str = "train"      # the probes are trained on this split's song vectors
 
 
 @dataclass

@@ -158,6 +158,8 @@ def write_report(run_dir: Path, config: ExperimentConfig, info: dict, rows) -> P
             for task in config.tasks:
                 mine = [r for r in rows if (r.model, r.dataset, r.task) == (model, dataset, task)]
                 clean = next(r for r in mine if r.condition == "clean")
+                if not clean.summary:      # e.g. the map, or no caption in this split
+                    continue
                 stem = f"{model}-{dataset}-{task}"
                 lines += [f"## {model} on {dataset} ({data_info['split']} split, "
                           f"{clean.tracks} tracks): {task}", "",
@@ -179,6 +181,11 @@ def write_report(run_dir: Path, config: ExperimentConfig, info: dict, rows) -> P
                 if task == "tag_retrieval":
                     lines += ["### Per tag (clean)", "",
                               *per_tag_table(clean.per_query, config.k), ""]
+    if info.get("maps"):
+        lines += ["## The joint space in 2-D", "",
+                  "Songs (grey), the model's tags (blue) and captions (orange), laid out by "
+                  "t-SNE on cosine distance.", "",
+                  *(f"![joint space]({name})" for name in info["maps"]), ""]
     lines += _model_comparison(info, rows)
     out = run_dir / "report.md"
     out.write_text("\n".join(lines))

@@ -24,6 +24,8 @@ from ..config import ConfigError
 from ..data import load_catalog_splits, resolve_catalog
 from .embeddings import EmbeddingCache
 from .experiment import ExperimentConfig
+from .joint_map import plot_joint_map
+from .probe import probe_tags
 from .query_tasks import text_retrieval, triplet_accuracy
 from .tag_task import evaluate_song_vectors
 
@@ -56,7 +58,7 @@ def _flatten(result: dict) -> dict:
     return flat
 
 
-def _tag_retrieval(model, records, vectors, config: ExperimentConfig) -> tuple[dict, dict]:
+def _tag_retrieval(model, records, vectors, config: ExperimentConfig, context: dict) -> tuple[dict, dict]:
     result = evaluate_song_vectors(model, records, vectors, k=config.k,
                                    min_positives=config.min_positives)
     per_query = {group: values["per_tag"] for group, values in result.items()}
@@ -65,11 +67,11 @@ def _tag_retrieval(model, records, vectors, config: ExperimentConfig) -> tuple[d
     return summary, per_query
 
 
-def _text_retrieval(model, records, vectors, config: ExperimentConfig) -> tuple[dict, dict]:
+def _text_retrieval(model, records, vectors, config: ExperimentConfig, context: dict) -> tuple[dict, dict]:
     return text_retrieval(model, records, vectors)
 
 
-def _triplets(model, records, vectors, config: ExperimentConfig) -> tuple[dict, dict]:
+def _triplets(model, records, vectors, config: ExperimentConfig, context: dict) -> tuple[dict, dict]:
     """Mean ± std of triplet accuracy over the run's seeds (each draws its own triplets)."""
     runs = [triplet_accuracy(records, vectors, seed)[0] for seed in config.seeds]
     if not runs[0]:
@@ -80,8 +82,22 @@ def _triplets(model, records, vectors, config: ExperimentConfig) -> tuple[dict, 
             "triplets/seeds": len(runs)}, {}
 
 
+def _probe(model, records, vectors, config: ExperimentConfig, context: dict) -> tuple[dict, dict]:
+    train_records, train_vectors = context["probe_train"]()
+    return probe_tags(train_records, train_vectors, records, vectors, seeds=config.seeds,
+                      k=config.k, min_positives=config.min_positives), {}
+
+
+def _joint_map(model, records, vectors, config: ExperimentConfig, context: dict):
+    path = plot_joint_map(model, records, vectors, context["run_dir"] / f"{context['stem']}.png",
+                          f"joint space: {context['stem']} (t-SNE)")
+    context["maps"].append(path.name)
+    return {}, {}
+
+
 TASK_FUNCTIONS = {"tag_retrieval": _tag_retrieval, "text_retrieval": _text_retrieval,
-                  "triplets": _triplets}
+                  "triplets": _triplets, "probe": _probe, "joint_map": _joint_map}
+CLEAN_ONLY = {"probe", "joint_map"}   # they describe the embedding, not its robustness
 
 
 def _conditions(config: ExperimentConfig, records, timbres: dict[str, list]):
@@ -93,6 +109,20 @@ def _conditions(config: ExperimentConfig, records, timbres: dict[str, list]):
             yield deformation.key, deformation, seed, records
     for name, timbre_records in timbres.items():
         yield name, None, None, timbre_records
+
+
+def probe_train(cache: EmbeddingCache, dataset, progress: bool):
+    """(records, vectors) of the data set's probe_split, clean (from the cache)."""
+    catalog = resolve_catalog(dataset.data, progress=progress)
+    records = load_catalog_splits(catalog).get(dataset.probe_split, [])
+    if not records:
+        raise ConfigError(f"datasets.{dataset.name}: no tracks in probe_split "
+                          f"{dataset.probe_split!r} to train the probes on")
+    songs = cache.vectors([r.path for r in records],
+                          progress=(lambda items: tqdm(items, desc="probe training split",
+                                                       total=len(records), leave=False))
+                          if progress else None)
+    return [records[i] for i in songs.kept], songs.vectors
 
 
 def _timbres(config: ExperimentConfig, catalog: Path, split: str, progress: bool) -> dict:
@@ -115,7 +145,8 @@ def run_experiment(config: ExperimentConfig, progress: bool = True,
     cache_root = Path(config.cache_dir) if config.cache_dir else data_home() / "eval-cache"
     rows: list[Row] = []
     info = {"id": config.id, "command": command, "config": config.to_dict(), "models": {},
-            "datasets": {}, "skipped": {}, "computed": 0}
+            "datasets": {}, "skipped": {}, "computed": 0, "maps": []}
+    run_dir.mkdir(parents=True, exist_ok=True)
     models = {spec.name: load_bundle(spec.folder) for spec in config.models}
     for name, model in models.items():
         info["models"][name] = {"bundle": str(model.bundle_path),
@@ -152,7 +183,13 @@ def run_experiment(config: ExperimentConfig, progress: bool = True,
                                       f"{dataset.split!r} ({songs.failed[0][1]})")
                 kept = [records[i] for i in songs.kept]
                 for task in config.tasks:
-                    summary, per_query = TASK_FUNCTIONS[task](model, kept, songs.vectors, config)
+                    if task in CLEAN_ONLY and condition != "clean":
+                        continue
+                    context = {"run_dir": run_dir, "maps": info["maps"],
+                               "stem": f"{model_name}-{dataset.name}-map",
+                               "probe_train": lambda: probe_train(cache, dataset, progress)}
+                    summary, per_query = TASK_FUNCTIONS[task](model, kept, songs.vectors,
+                                                              config, context)
                     rows.append(Row(model_name, dataset.name, condition, seed, task,
                                     len(kept), summary, per_query, seconds))
     info["elapsed_s"] = round(time.perf_counter() - started, 1)
