@@ -112,7 +112,7 @@ def test_a_split_without_tracks_fails_before_any_embedding(tiny_audio, tiny_bund
     assert main(["evaluate", "--config", str(_write(tmp_path, config))]) == 2
     error = capsys.readouterr().err
     assert "datasets.empty:" in error and "no tracks in split 'nope'" in error
-    assert not (tmp_path / "cache").exists()
+    assert not (tmp_path / "cache").exists() and not (tmp_path / "runs").exists()
 
 
 def test_out_dir_under_a_file_is_refused_up_front(tiny_audio, tiny_bundle, tmp_path, capsys):

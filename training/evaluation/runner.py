@@ -146,7 +146,6 @@ def run_experiment(config: ExperimentConfig, progress: bool = True,
     rows: list[Row] = []
     info = {"id": config.id, "command": command, "config": config.to_dict(), "models": {},
             "datasets": {}, "skipped": {}, "computed": 0, "maps": []}
-    run_dir.mkdir(parents=True, exist_ok=True)
     models = {spec.name: load_bundle(spec.folder) for spec in config.models}
     for name, model in models.items():
         info["models"][name] = {"bundle": str(model.bundle_path),
@@ -162,6 +161,7 @@ def run_experiment(config: ExperimentConfig, progress: bool = True,
         timbres[dataset.name] = _timbres(config, catalog, dataset.split, progress)
         info["datasets"][dataset.name] = {"catalog": str(catalog), "split": dataset.split,
                                           "tracks": len(records)}
+    run_dir.mkdir(parents=True, exist_ok=True)
     for dataset in config.datasets:
         for model_name, model in models.items():
             cache = EmbeddingCache(cache_root, model,
