@@ -45,7 +45,8 @@ def plot_robustness(drops: dict[str, dict[str, float]], title: str, out: str | P
     plt = _pyplot()
     conditions = [c for c in drops if c != "clean"]
     metrics = sorted({m for values in drops.values() for m in values})
-    figure, axes = plt.subplots(figsize=(7.5, max(3.0, 0.32 * len(conditions) * max(1, len(metrics) / 2) + 1.2)))
+    rows = len(conditions) * max(1, len(metrics) / 2)
+    figure, axes = plt.subplots(figsize=(7.5, max(3.0, 0.32 * rows + 1.2)))
     width = 0.8 / max(1, len(metrics))
     for i, metric in enumerate(metrics):
         axes.barh([c + i * width for c in range(len(conditions))],

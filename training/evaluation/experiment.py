@@ -120,7 +120,7 @@ class ExperimentConfig:
             problems.append(f"k must be ≥ 1 (precision at k songs), got {self.k}")
         if self.min_positives < 1:
             problems.append(f"min_positives must be ≥ 1, got {self.min_positives}")
-        if not self.seeds or any(s < 0 for s in self.seeds) or len(set(self.seeds)) < len(self.seeds):
+        if not self.seeds or min(self.seeds) < 0 or len(set(self.seeds)) < len(self.seeds):
             problems.append(f"seeds must be distinct non-negative integers, got {self.seeds}")
         if self.threads is not None and self.threads < 1:
             problems.append(f"threads must be ≥ 1, got {self.threads}")

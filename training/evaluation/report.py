@@ -134,9 +134,9 @@ def _model_comparison(info: dict, rows) -> list[str]:
     models = list(info["models"])
     lines = []
     for other in models[1:]:
-        side = lambda name: [{"dataset": r.dataset, "condition": r.condition, "seed": r.seed,  # noqa: E731
-                              "task": r.task, "queries": r.per_query}
-                             for r in rows if r.model == name]
+        def side(name):
+            return [{"dataset": r.dataset, "condition": r.condition, "seed": r.seed,
+                     "task": r.task, "queries": r.per_query} for r in rows if r.model == name]
         lines += [f"## {models[0]} against {other}", "",
                   markdown(compare_per_query(side(models[0]), side(other)), models[0], other)]
     return lines

@@ -58,7 +58,8 @@ def _flatten(result: dict) -> dict:
     return flat
 
 
-def _tag_retrieval(model, records, vectors, config: ExperimentConfig, context: dict) -> tuple[dict, dict]:
+def _tag_retrieval(model, records, vectors,
+                   config: ExperimentConfig, context: dict) -> tuple[dict, dict]:
     result = evaluate_song_vectors(model, records, vectors, k=config.k,
                                    min_positives=config.min_positives)
     per_query = {group: values["per_tag"] for group, values in result.items()}
@@ -67,11 +68,13 @@ def _tag_retrieval(model, records, vectors, config: ExperimentConfig, context: d
     return summary, per_query
 
 
-def _text_retrieval(model, records, vectors, config: ExperimentConfig, context: dict) -> tuple[dict, dict]:
+def _text_retrieval(model, records, vectors,
+                   config: ExperimentConfig, context: dict) -> tuple[dict, dict]:
     return text_retrieval(model, records, vectors)
 
 
-def _triplets(model, records, vectors, config: ExperimentConfig, context: dict) -> tuple[dict, dict]:
+def _triplets(model, records, vectors,
+                   config: ExperimentConfig, context: dict) -> tuple[dict, dict]:
     """Mean ± std of triplet accuracy over the run's seeds (each draws its own triplets)."""
     runs = [triplet_accuracy(records, vectors, seed)[0] for seed in config.seeds]
     if not runs[0]:
@@ -82,7 +85,8 @@ def _triplets(model, records, vectors, config: ExperimentConfig, context: dict) 
             "triplets/seeds": len(runs)}, {}
 
 
-def _probe(model, records, vectors, config: ExperimentConfig, context: dict) -> tuple[dict, dict]:
+def _probe(model, records, vectors,
+                   config: ExperimentConfig, context: dict) -> tuple[dict, dict]:
     train_records, train_vectors = context["probe_train"]()
     return probe_tags(train_records, train_vectors, records, vectors, seeds=config.seeds,
                       k=config.k, min_positives=config.min_positives), {}
@@ -111,7 +115,7 @@ def _conditions(config: ExperimentConfig, records, timbres: dict[str, list]):
         yield name, None, None, timbre_records
 
 
-def probe_train(cache: EmbeddingCache, dataset, progress: bool):
+def probe_train(cache: EmbeddingCache, dataset, progress: bool, info: dict):
     """(records, vectors) of the data set's probe_split, clean (from the cache)."""
     catalog = resolve_catalog(dataset.data, progress=progress)
     records = load_catalog_splits(catalog).get(dataset.probe_split, [])
@@ -122,6 +126,7 @@ def probe_train(cache: EmbeddingCache, dataset, progress: bool):
                           progress=(lambda items: tqdm(items, desc="probe training split",
                                                        total=len(records), leave=False))
                           if progress else None)
+    info["computed"] += songs.computed
     return [records[i] for i in songs.kept], songs.vectors
 
 
@@ -187,7 +192,7 @@ def run_experiment(config: ExperimentConfig, progress: bool = True,
                         continue
                     context = {"run_dir": run_dir, "maps": info["maps"],
                                "stem": f"{model_name}-{dataset.name}-map",
-                               "probe_train": lambda: probe_train(cache, dataset, progress)}
+                               "probe_train": lambda: probe_train(cache, dataset, progress, info)}
                     summary, per_query = TASK_FUNCTIONS[task](model, kept, songs.vectors,
                                                               config, context)
                     rows.append(Row(model_name, dataset.name, condition, seed, task,
@@ -207,6 +212,6 @@ def _write(run_dir: Path, config: ExperimentConfig, info: dict, rows: list[Row])
     (run_dir / "metrics.json").write_text(strict_json.dumps(info, indent=2) + "\n")
     per_query = [{"model": r.model, "dataset": r.dataset, "condition": r.condition,
                   "seed": r.seed, "task": r.task, "queries": r.per_query} for r in rows]
-    (run_dir / "per_query.json").write_text(strict_json.dumps(per_query, indent=1) + "\n")
+    (run_dir / "per_query.json").write_text(strict_json.dumps(per_query) + "\n")
     write_report(run_dir, config, info, rows)
 
