@@ -38,8 +38,8 @@ def test_experiment_runs_end_to_end_and_reuses_embeddings(tiny_audio, tiny_bundl
     path = _write(tmp_path, _config(tiny_audio, tiny_bundle, tmp_path))
     assert main(["evaluate", "--config", str(path), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
-    # 4 training clips × (clean + gain + noise at seeds 0 and 1)
-    assert info["computed"] == 4 * 4
+    # 4 training clips × (clean + gain + noise at seeds 0 and 1), and the probes' 2 clips
+    assert info["computed"] == 4 * 4 + 2
     conditions = [(row["condition"], row["seed"]) for row in info["rows"]
                   if row["task"] == "tag_retrieval"]
     assert conditions == [("clean", None), ("gain-m12db", None), ("white_noise-snr10", 0),
