@@ -127,9 +127,15 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--json", action="store_true", help="print one JSON object")
     _add_index_location(search)
 
-    evaluate = commands.add_parser("evaluate", help="run an evaluation from a YAML config")
-    evaluate.add_argument("--config", required=True, help="e.g. configs/eval/demo.yaml")
-    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    evaluate = commands.add_parser(
+        "evaluate", help="run an evaluation experiment (models × data × deformations × tasks) "
+                         "from a YAML file; results in runs/eval/<id>/")
+    source = evaluate.add_mutually_exclusive_group(required=True)
+    source.add_argument("--config", help="e.g. configs/eval/demo.yaml")
+    source.add_argument("--compare", nargs=2, metavar="RUN",
+                        help="compare two runs query by query (a run folder, or FOLDER:MODEL)")
+    evaluate.add_argument("--json", action="store_true",
+                          help="print the summary metrics as one JSON object")
 
     ui = commands.add_parser("ui", help="serve the Gradio app over an existing index")
     _add_serve_options(ui)
@@ -252,16 +258,21 @@ def _cmd_search(args) -> int:
 
 
 def _cmd_evaluate(args) -> int:
-    from training.eval_run import load_eval_config, markdown_report, run_evaluation
-    config = load_eval_config(args.config)
-    report = run_evaluation(config, progress=not args.json)
+    if args.compare:
+        from training.evaluation.compare import compare_runs
+        print(compare_runs(*args.compare), end="")
+        return 0
+    from training.evaluation.experiment import load_experiment
+    from training.evaluation.runner import run_experiment
+    config = load_experiment(args.config)     # every field checked before any work
+    info = run_experiment(config, progress=not args.json,
+                          command=f"musicsearch evaluate --config {args.config}")
     if args.json:
         from retrieval.strict_json import dumps
-        print(dumps({k: v for k, v in report.items() if k != "per_tag"}))
+        print(dumps(info))
     else:
-        print(markdown_report(report, config.k).split("\n## Per tag")[0])
-        if config.report:
-            print(f"full report: {config.report}.md / .json")
+        print(f"evaluation {config.id}: {len(info['rows'])} results in {info['elapsed_s']:.0f} s "
+              f"({info['computed']} embeddings computed); report: {info['report']}")
     return 0
 
 

@@ -1,0 +1,200 @@
+"""The Markdown report of a run: headline table with exact random baselines, per-category
+table, robustness (drop per deformation, mean ± std over seeds) and per-tag table, with
+plots next to it."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..eval_plot import plot_per_tag, plot_robustness
+from .experiment import ExperimentConfig
+
+__all__ = ["write_report", "metric_key", "robustness_table"]
+
+GROUP_TITLES = {"seen": "seen (in the model's vocabulary)",
+                "zero_shot": "zero-shot (on no training track)",
+                "below_min_tracks": "below min_tag_tracks (heard in training, not in vocabulary)"}
+METRIC_TITLES = {"map": "MAP", "roc_auc": "ROC-AUC", "pr_auc": "PR-AUC"}
+
+
+def metric_key(metric: str, k: int) -> str:
+    return f"p@{k}" if metric == "p@k" else metric
+
+
+def _random_key(key: str) -> str:
+    return "random_map" if key == "map" else f"random_{key}"
+
+
+def _title(key: str) -> str:
+    return METRIC_TITLES.get(key, key.upper().replace("P@", "P@"))
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    import numpy as np
+    array = np.asarray(values, dtype=float)
+    return float(array.mean()), float(array.std(ddof=1)) if array.size > 1 else 0.0
+
+
+def headline_table(summary: dict, keys: list[str]) -> list[str]:
+    head = "| tags | n | " + " | ".join(f"{_title(k)} (random)" for k in keys) + " |"
+    lines = [head, "|---" * (len(keys) + 2) + "|"]
+    for group, title in GROUP_TITLES.items():
+        if f"{group}/n_tags" not in summary:
+            continue
+        cells = [f"{summary[f'{group}/{k}']:.3f} ({summary[f'{group}/{_random_key(k)}']:.3f})"
+                 for k in keys]
+        lines.append(f"| {title} | {summary[f'{group}/n_tags']} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def category_table(summary: dict, keys: list[str], group: str = "seen") -> list[str]:
+    prefix = f"{group}/"
+    categories = sorted({name.split("/")[1] for name in summary
+                         if name.startswith(prefix) and name.count("/") == 2})
+    if not categories:
+        return []
+    lines = ["| category | tags | " + " | ".join(f"{_title(k)} (random)" for k in keys) + " |",
+             "|---" * (len(keys) + 2) + "|"]
+    for category in categories:
+        value = lambda name: summary[f"{prefix}{category}/{name}"]  # noqa: E731
+        cells = [f"{value(k):.3f} ({value(_random_key(k)):.3f})" for k in keys]
+        lines.append(f"| {category} | {value('n_tags')} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def paired_columns(summary: dict) -> list[str]:
+    """Summary keys that have a random twin ("x/random_y" beside "x/y"), in order."""
+    return [key for key in summary if "/random_" not in key
+            and _random_twin(key) in summary]
+
+
+def _random_twin(key: str) -> str:
+    group, _, name = key.rpartition("/")
+    return f"{group}/{_random_key(name)}"
+
+
+def task_table(summary: dict) -> list[str]:
+    lines = ["| metric | value | random |", "|---|---|---|"]
+    for key in paired_columns(summary):
+        std = summary.get(f"{key}_std")
+        spread = f" ± {std:.3f}" if std else ""
+        lines.append(f"| {key} | {summary[key]:.3f}{spread} | {summary[_random_twin(key)]:.3f} |")
+    return lines
+
+
+def robustness_table(rows, columns: list[str]) -> tuple[list[str], dict]:
+    """Rows of one (model, data set, task): each condition's metrics `columns` (mean ± std
+    over seeds) and their change from clean. Returns Markdown lines and {condition: drops}."""
+    clean = next(row.summary for row in rows if row.condition == "clean")
+    columns = [c for c in columns if c in clean]
+    by_condition: dict[str, list] = {}
+    for row in rows:
+        by_condition.setdefault(row.condition, []).append(row.summary)
+    head = "| condition | seeds | " + " | ".join(f"{c} | Δ" for c in columns) + " |"
+    lines = [head, "|---" * (2 + 2 * len(columns)) + "|"]
+    drops = {}
+    for condition, summaries in by_condition.items():
+        cells, drops[condition] = [], {}
+        for column in columns:
+            values = [s[column] for s in summaries if column in s]
+            if not values:
+                cells.append("– | –")
+                continue
+            mean, std = _mean_std(values)
+            drops[condition][column] = mean - clean[column]
+            spread = f" ± {std:.3f}" if len(values) > 1 else ""
+            cells.append(f"{mean:.3f}{spread} | {mean - clean[column]:+.3f}")
+        lines.append(f"| {condition} | {len(summaries)} | " + " | ".join(cells) + " |")
+    return lines, drops
+
+
+def per_tag_table(per_query: dict, k: int) -> list[str]:
+    lines = [f"| group | tag | positives | AP | random AP | P@{k} | ROC-AUC |",
+             "|---|---|---|---|---|---|---|"]
+    for group, tags in per_query.items():
+        for tag, v in sorted(tags.items(), key=lambda item: -item[1]["ap"]):
+            lines.append(f"| {group} | {tag} | {v['positives']} | {v['ap']:.3f} | "
+                         f"{v['random_ap']:.3f} | {v[f'p@{k}']:.2f} | {v['roc_auc']:.3f} |")
+    return lines
+
+
+def _tag_section(run_dir: Path, title: str, stem: str, clean, keys: list[str]) -> list[str]:
+    lines = [*headline_table(clean.summary, keys), ""]
+    categories = category_table(clean.summary, keys)
+    if categories:
+        lines += ["Seen tags by category:", "", *categories, ""]
+    for group, per_tag in clean.per_query.items():
+        plot = plot_per_tag(per_tag, f"{title}: {group} tags", run_dir / f"{stem}-{group}.png")
+        lines += [f"![per-tag AP, {group}]({plot.name})", ""]
+    return lines
+
+
+def _model_comparison(info: dict, rows) -> list[str]:
+    """The first model against each other one, query by query (paired tests)."""
+    from .compare import compare_per_query, markdown
+    models = list(info["models"])
+    lines = []
+    for other in models[1:]:
+        def side(name):
+            return [{"dataset": r.dataset, "condition": r.condition, "seed": r.seed,
+                     "task": r.task, "queries": r.per_query} for r in rows if r.model == name]
+        lines += [f"## {models[0]} against {other}", "",
+                  markdown(compare_per_query(side(models[0]), side(other)), models[0], other)]
+    return lines
+
+
+def write_report(run_dir: Path, config: ExperimentConfig, info: dict, rows) -> Path:
+    keys = [metric_key(m, config.k) for m in config.metrics]
+    lines = [f"# Evaluation `{config.id}`", "",
+             f"Regenerate: `{info['command']}` (resolved config in `config.json`). "
+             f"{info['elapsed_s']:.0f} s, {info['computed']} embeddings computed (the rest "
+             "from the cache).", "",
+             f"A tag enters the means with at least {config.min_positives} positive songs and "
+             "one negative. Random baselines in brackets are exact expectations for a uniformly "
+             "random ranking (E[AP] by formula, E[PR-AUC] by enumeration or 1,000 "
+             "permutations, E[P@k] = positives / songs, ROC-AUC 0.5). Zero-shot tags label no "
+             "track of the model's training data.", ""]
+    for model, model_info in info["models"].items():
+        for dataset, data_info in info["datasets"].items():
+            for task in config.tasks:
+                mine = [r for r in rows if (r.model, r.dataset, r.task) == (model, dataset, task)]
+                clean = next(r for r in mine if r.condition == "clean")
+                if not clean.summary:      # e.g. the map, or no caption in this split
+                    continue
+                stem = f"{model}-{dataset}-{task}"
+                lines += [f"## {model} on {dataset} ({data_info['split']} split, "
+                          f"{clean.tracks} tracks): {task}", "",
+                          f"Model fingerprint `{model_info['fingerprint']}`, catalog "
+                          f"`{data_info['catalog']}`.", ""]
+                if task == "tag_retrieval":
+                    lines += _tag_section(run_dir, f"{model}, {dataset}", stem, clean, keys)
+                    columns = [f"{g}/{k}" for g in ("seen", "zero_shot") for k in keys
+                               if k in ("map", f"p@{config.k}")]
+                else:
+                    lines += [*task_table(clean.summary), ""]
+                    columns = [c for c in paired_columns(clean.summary) if "/r@5" not in c]
+                if len(mine) > 1:
+                    table, drops = robustness_table(mine, columns)
+                    plot = plot_robustness(drops, f"{model}, {dataset}, {task}: change from clean",
+                                           run_dir / f"{stem}-robustness.png")
+                    lines += ["### Robustness (indexed audio deformed, queries clean)", "",
+                              *table, "", f"![robustness]({plot.name})", ""]
+                if task == "tag_retrieval":
+                    lines += ["### Per tag (clean)", "",
+                              *per_tag_table(clean.per_query, config.k), ""]
+    if info.get("maps"):
+        lines += ["## The joint space in 2-D", "",
+                  "Songs (grey), the model's tags (blue) and captions (orange), laid out by "
+                  "t-SNE on cosine distance.", "",
+                  *(f"![joint space]({name})" for name in info["maps"]), ""]
+    lines += _model_comparison(info, rows)
+    out = run_dir / "report.md"
+    out.write_text("\n".join(lines))
+    if config.publish:   # the same report elsewhere, its pictures linked back to the run
+        import os
+        import re
+        relative = Path(os.path.relpath(run_dir, Path(config.publish).parent)).as_posix()
+        text = re.sub(r"\]\(([^)/]+\.png)\)", lambda m: f"]({relative}/{m.group(1)})",
+                      "\n".join(lines))
+        Path(config.publish).parent.mkdir(parents=True, exist_ok=True)
+        Path(config.publish).write_text(text)
+    return out
