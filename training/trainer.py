@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -224,7 +225,11 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, resume: bool =
     if splits.get("test"):
         test_data = load_split(splits["test"], config.frontend, config.data.cache_dir,
                                "features (test)", progress)
-        test_metrics = evaluate_tags(best, test_data.records, test_data.mels)
+        # The in-memory model has no bundle yet: give it the training tag counts, so that
+        # zero-shot tags are told apart from tags too rare for the vocabulary.
+        train_counts = Counter(t for r in splits["train"] for t in set(r.tags))
+        test_metrics = evaluate_tags(best, test_data.records, test_data.mels,
+                                     train_counts=train_counts)
     elapsed = time.perf_counter() - started
     corpus_info = catalog.parent / "corpus.json"
     training = {"command": command, "config": config.to_dict(), "catalog": str(catalog),
