@@ -5,7 +5,7 @@
     datasets: [{name: demo-test, split: test, data: {corpus: demo}}]
     deformations: [default]         # "default" = the robustness set; or specs
     tasks: [tag_retrieval]
-    sentences: configs/eval/sentences.yaml   # the `sentences` task's queries (this default)
+    sentences: configs/queries/sentences.yaml   # the `sentences` task's queries (this default)
     seeds: [0, 1, 2]                # for deformations that draw random numbers
 
 Every field is checked, and every problem named in one line, before any audio is read.

@@ -1,6 +1,6 @@
 """Text → music on natural sentences: queries people type, not the corpus's captions.
 
-A sentence file (versioned YAML, e.g. configs/eval/sentences.yaml) lists sentences, each
+A sentence file (versioned YAML, e.g. configs/queries/sentences.yaml) lists sentences, each
 with its relevance definition: the tags a relevant track must ALL carry. Per sentence, with
 N tracks of which R are relevant, and ties in score broken uniformly at random (every
 figure is its exact expectation over the tie-breaks):
@@ -34,7 +34,7 @@ __all__ = ["Sentence", "SentenceSet", "load_sentences", "check_tags", "ranking_m
            "sentence_retrieval", "DEFAULT_SENTENCES"]
 
 # The committed sentence file, found from the source tree so the default works from any cwd.
-DEFAULT_SENTENCES = str(Path(__file__).resolve().parents[2] / "configs" / "eval"
+DEFAULT_SENTENCES = str(Path(__file__).resolve().parents[2] / "configs" / "queries"
                         / "sentences.yaml")
 
 
