@@ -100,6 +100,13 @@ def test_a_malformed_sentence_file_fails_in_one_line_before_any_work(
     assert not (tmp_path / "cache").exists() and not (tmp_path / "runs").exists()
 
 
+def test_a_missing_sentence_file_is_named_as_such(tiny_audio, tiny_bundle, tmp_path, capsys):
+    config = _config(tiny_audio, tiny_bundle, tmp_path, tasks=["sentences"],
+                     sentences=str(tmp_path / "nope.yaml"))
+    assert main(["evaluate", "--config", str(_write(tmp_path, config))]) == 2
+    assert f"sentences: no sentence file at {tmp_path / 'nope.yaml'}" in capsys.readouterr().err
+
+
 def test_an_unknown_tag_fails_in_one_line_before_any_embedding(tiny_audio, tiny_bundle,
                                                                 tmp_path, capsys):
     body = {"version": 1, "sentences": [GOOD, {"text": "a sad fidle", "tags": ["sad", "fidle"]}]}

@@ -117,6 +117,8 @@ class ExperimentConfig:
         for soundfont in self.timbres:
             if not Path(soundfont).is_file():
                 problems.append(f"timbres: no SoundFont file at {soundfont}")
+        if "sentences" in self.tasks and not Path(self.sentences).is_file():
+            problems.append(f"sentences: no sentence file at {self.sentences}")
         unknown = [t for t in self.tasks if t not in TASKS]
         if unknown or not self.tasks:
             problems.append(f"tasks: unknown {', '.join(map(repr, unknown))} "
