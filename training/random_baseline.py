@@ -16,9 +16,12 @@ by shuffling, which the tests use to check the formula.
 """
 from __future__ import annotations
 
+from math import comb
+
 import numpy as np
 
-__all__ = ["harmonic", "expected_random_ap", "expected_random_precision_at_k",
+__all__ = ["harmonic", "expected_random_ap", "expected_random_hit_at_k",
+           "expected_random_precision_at_k",
            "expected_random_reciprocal_rank", "expected_random_recall_at_k", "permutation_ap"]
 
 
@@ -58,6 +61,16 @@ def expected_random_recall_at_k(n_items: int, n_relevant: int, k: int) -> float:
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
     return min(k, n_items) / n_items if n_relevant else float("nan")
+
+
+def expected_random_hit_at_k(n_items: int, n_relevant: int, k: int) -> float:
+    """P(at least one relevant item in the top k) of a random ranking: the top k miss all R
+    relevant items in C(N − R, k) of the C(N, k) equally likely top-k sets."""
+    _check(n_items, n_relevant)
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    k = min(k, n_items)
+    return 1.0 - comb(n_items - n_relevant, k) / comb(n_items, k)
 
 
 def expected_random_reciprocal_rank(n_items: int, n_relevant: int = 1) -> float:

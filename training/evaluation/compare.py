@@ -17,7 +17,7 @@ from ..config import ConfigError
 __all__ = ["paired_permutation_p", "bootstrap_interval", "compare_queries", "compare_runs",
            "PER_QUERY_VALUE"]
 
-PER_QUERY_VALUE = {"tag_retrieval": "ap", "text_retrieval": "rr"}
+PER_QUERY_VALUE = {"tag_retrieval": "ap", "text_retrieval": "rr", "sentences": "ap"}
 
 
 def paired_permutation_p(a, b, n_permutations: int = 10_000, seed: int = 0) -> float:
@@ -67,7 +67,8 @@ def compare_queries(a: dict[str, dict], b: dict[str, dict], value: str, top: int
 def _index(rows: list[dict]) -> dict[tuple, dict]:
     return {(r["dataset"], r["condition"], r["seed"], r["task"], group): queries
             for r in rows if r["task"] in PER_QUERY_VALUE
-            for group, queries in r["queries"].items()}
+            for group, queries in r["queries"].items()
+            if all(isinstance(v, dict) for v in queries.values())}   # not a list of notes
 
 
 def compare_per_query(rows_a: list[dict], rows_b: list[dict]) -> list[dict]:

@@ -5,6 +5,7 @@
     datasets: [{name: demo-test, split: test, data: {corpus: demo}}]
     deformations: [default]         # "default" = the issue's robustness set; or specs
     tasks: [tag_retrieval]
+    sentences: configs/queries/sentences.yaml   # the `sentences` task's queries (this default)
     seeds: [0, 1, 2]                # for deformations that draw random numbers
 
 Every field is checked, and every problem named in one line, before any audio is read.
@@ -21,6 +22,7 @@ from ..config import (ConfigError, DataConfig, folder_problem, from_mapping, rai
                       read_yaml_mapping)
 from ..corpus.timbre import soundfont_sha256
 from ..deformations import DEFAULT_ROBUSTNESS_SET, Deformation, build_deformations
+from .sentences import DEFAULT_SENTENCES, SentenceSet, load_sentences
 
 __all__ = ["ModelSpec", "DatasetSpec", "ExperimentConfig", "load_experiment", "TASKS",
            "METRICS"]
@@ -28,6 +30,7 @@ __all__ = ["ModelSpec", "DatasetSpec", "ExperimentConfig", "load_experiment", "T
 # Task name → what it measures; the runner has one function per name.
 TASKS = {"tag_retrieval": "tag → music: songs ranked by each tag's embedding",
          "text_retrieval": "caption → music: R@1/5/10, MRR, median rank",
+         "sentences": "natural sentence → music: hit@K, recall@K, MRR, MAP, median rank",
          "triplets": "similar by example: triplet accuracy by shared tags",
          "probe": "linear and one-hidden-layer MLP probes on frozen song vectors",
          "joint_map": "2-D t-SNE map of songs, tags and captions"}
@@ -62,6 +65,7 @@ class ExperimentConfig:
     deformations: list = field(default_factory=list)   # specs, or "default"
     timbres: list[str] = field(default_factory=list)   # SoundFonts to render each split with
     tasks: list[str] = field(default_factory=lambda: ["tag_retrieval"])
+    sentences: str = DEFAULT_SENTENCES  # the sentence file of the `sentences` task
     metrics: list[str] = field(default_factory=lambda: list(METRICS))
     k: int = 10
     min_positives: int = 5          # a tag enters the means with this many positive songs
@@ -78,6 +82,11 @@ class ExperimentConfig:
         for spec in self.deformations:
             specs += [dict(s) for s in DEFAULT_ROBUSTNESS_SET] if spec == "default" else [spec]
         return build_deformations(specs, where)
+
+    def sentence_set(self) -> SentenceSet:
+        """The sentence file, read and checked (its tags are checked against each catalog
+        by the runner, once the catalogs are resolved)."""
+        return load_sentences(self.sentences)
 
     def problems(self) -> list[str]:
         problems = []
@@ -108,6 +117,8 @@ class ExperimentConfig:
         for soundfont in self.timbres:
             if not Path(soundfont).is_file():
                 problems.append(f"timbres: no SoundFont file at {soundfont}")
+        if "sentences" in self.tasks and not Path(self.sentences).is_file():
+            problems.append(f"sentences: no sentence file at {self.sentences}")
         unknown = [t for t in self.tasks if t not in TASKS]
         if unknown or not self.tasks:
             problems.append(f"tasks: unknown {', '.join(map(repr, unknown))} "
@@ -131,6 +142,8 @@ class ExperimentConfig:
             raise ConfigError(f"{where}: deformations: expected a list of specs or 'default'")
         raise_problems(self.problems(), where)
         self.built_deformations(f"{where}: deformations")   # names the bad spec
+        if "sentences" in self.tasks:
+            self.sentence_set()                              # names the bad entry
         trained_on = {}
         for model in self.models:
             config = read_bundle_config(model.folder)   # BundleError names what is missing

@@ -12,13 +12,11 @@ Jaccard(a, n) ≤ 0.2, drawn with a seed; accuracy = share with cos(a, p) > cos(
 """
 from __future__ import annotations
 
-from math import comb
-
 import numpy as np
 
 from retrieval.query import QueryError
 
-from ..random_baseline import expected_random_reciprocal_rank
+from ..random_baseline import expected_random_hit_at_k, expected_random_reciprocal_rank
 
 __all__ = ["first_relevant_rank", "text_retrieval", "triplet_accuracy", "RECALL_KS",
            "POSITIVE_JACCARD", "NEGATIVE_JACCARD"]
@@ -36,10 +34,6 @@ def first_relevant_rank(scores: np.ndarray, relevant: np.ndarray) -> float:
     tied_other = int((scores[~relevant] == best).sum())
     tied_relevant = int((scores[relevant] == best).sum())
     return above + (tied_other + tied_relevant + 1) / (tied_relevant + 1)
-
-
-def _random_hit_at_k(n: int, r: int, k: int) -> float:
-    return 1.0 - comb(n - k, r) / comb(n, r) if k < n else 1.0
 
 
 def text_retrieval(model, records, songs: np.ndarray) -> tuple[dict, dict]:
@@ -63,7 +57,7 @@ def text_retrieval(model, records, songs: np.ndarray) -> tuple[dict, dict]:
                               "random_rr": expected_random_reciprocal_rank(n, r),
                               "random_rank": (n + 1) / (r + 1),
                               **{f"r@{k}": float(rank <= k) for k in RECALL_KS},
-                              **{f"random_r@{k}": _random_hit_at_k(n, r, k) for k in RECALL_KS}}
+                              **{f"random_r@{k}": expected_random_hit_at_k(n, r, k) for k in RECALL_KS}}
     if not per_query:
         return {}, {}
     values = list(per_query.values())

@@ -128,6 +128,36 @@ def _tag_section(run_dir: Path, title: str, stem: str, clean, keys: list[str]) -
     return lines
 
 
+def sentence_section(clean, captions) -> list[str]:
+    """Per-sentence table (best AP first), the excluded sentences, and the same figures
+    beside the caption task's when that ran (hit@K is what the caption task calls R@K)."""
+    s = clean.summary
+    lines = [f"Sentence file version {s['sentences/version']}. hit@K: at least one relevant "
+             "track in the top K; recall@K: share of the relevant tracks in the top K. Ties "
+             "count by their exact expectation.", ""]
+    if captions is not None and captions.summary:
+        c = captions.summary
+        pairs = [("MRR", "mrr", "mrr"), ("median rank", "median_rank", "median_rank"),
+                 *((f"hit@{k}", f"hit@{k}", f"r@{k}") for k in (1, 5, 10))]
+        lines += ["| metric | sentences (random) | captions (random) |", "|---|---|---|"]
+        for title, mine, theirs in pairs:
+            lines.append(f"| {title} | {s[f'sentences/{mine}']:.3f} "
+                         f"({s[f'sentences/random_{mine}']:.3f}) | {c[f'captions/{theirs}']:.3f}"
+                         f" ({c[f'captions/random_{theirs}']:.3f}) |")
+        lines.append("")
+    lines += ["| sentence | tags (all) | relevant | rank (random) | hit@10 | recall@10 (random) "
+              "| AP (random) |", "|---|---|---|---|---|---|---|"]
+    for text, v in sorted(clean.per_query["sentences"].items(), key=lambda kv: -kv[1]["ap"]):
+        lines.append(f"| {text} | {', '.join(v['tags'])} | {v['relevant']} | {v['rank']:.1f} "
+                     f"({v['random_rank']:.1f}) | {v['hit@10']:.2f} | {v['recall@10']:.3f} "
+                     f"({v['random_recall@10']:.3f}) | {v['ap']:.3f} ({v['random_ap']:.3f}) |")
+    excluded = clean.per_query.get("excluded", {})
+    if excluded:
+        lines += ["", "Left out of the means: " + "; ".join(
+            f"“{text}” ({why})" for text, why in excluded.items()) + "."]
+    return lines + [""]
+
+
 def _model_comparison(info: dict, rows) -> list[str]:
     """The first model against each other one, query by query (paired tests)."""
     from .compare import compare_per_query, markdown
@@ -171,13 +201,17 @@ def write_report(run_dir: Path, config: ExperimentConfig, info: dict, rows) -> P
                                if k in ("map", f"p@{config.k}")]
                 else:
                     lines += [*task_table(clean.summary), ""]
-                    columns = [c for c in paired_columns(clean.summary) if "/r@5" not in c]
+                    columns = [c for c in paired_columns(clean.summary) if "@5" not in c]
                 if len(mine) > 1:
                     table, drops = robustness_table(mine, columns)
                     plot = plot_robustness(drops, f"{model}, {dataset}, {task}: change from clean",
                                            run_dir / f"{stem}-robustness.png")
                     lines += ["### Robustness (indexed audio deformed, queries clean)", "",
                               *table, "", f"![robustness]({plot.name})", ""]
+                if task == "sentences":
+                    captions = next((r for r in rows if (r.model, r.dataset, r.task, r.condition)
+                                     == (model, dataset, "text_retrieval", "clean")), None)
+                    lines += ["### Per sentence (clean)", "", *sentence_section(clean, captions)]
                 if task == "tag_retrieval":
                     lines += ["### Per tag (clean)", "",
                               *per_tag_table(clean.per_query, config.k), ""]

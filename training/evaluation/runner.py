@@ -27,6 +27,7 @@ from .experiment import ExperimentConfig
 from .joint_map import plot_joint_map
 from .probe import probe_tags
 from .query_tasks import text_retrieval, triplet_accuracy
+from .sentences import check_tags, sentence_retrieval
 from .tag_task import evaluate_song_vectors
 
 __all__ = ["run_experiment", "Row"]
@@ -73,6 +74,11 @@ def _text_retrieval(model, records, vectors,
     return text_retrieval(model, records, vectors)
 
 
+def _sentences(model, records, vectors,
+               config: ExperimentConfig, context: dict) -> tuple[dict, dict]:
+    return sentence_retrieval(model, records, vectors, context["sentences"])
+
+
 def _triplets(model, records, vectors,
                    config: ExperimentConfig, context: dict) -> tuple[dict, dict]:
     """Mean ± std of triplet accuracy over the run's seeds (each draws its own triplets)."""
@@ -100,6 +106,7 @@ def _joint_map(model, records, vectors, config: ExperimentConfig, context: dict)
 
 
 TASK_FUNCTIONS = {"tag_retrieval": _tag_retrieval, "text_retrieval": _text_retrieval,
+                  "sentences": _sentences,
                   "triplets": _triplets, "probe": _probe, "joint_map": _joint_map}
 CLEAN_ONLY = {"probe", "joint_map"}   # they describe the embedding, not its robustness
 
@@ -155,13 +162,18 @@ def run_experiment(config: ExperimentConfig, progress: bool = True,
     for name, model in models.items():
         info["models"][name] = {"bundle": str(model.bundle_path),
                                 "fingerprint": model.fingerprint}
+    sentences = config.sentence_set() if "sentences" in config.tasks else None
     splits, timbres = {}, {}    # every data set resolved before any audio is encoded
     for dataset in config.datasets:
         catalog = resolve_catalog(dataset.data, progress=progress)
-        records = load_catalog_splits(catalog).get(dataset.split, [])
+        every_split = load_catalog_splits(catalog)
+        records = every_split.get(dataset.split, [])
         if not records:
             raise ConfigError(f"datasets.{dataset.name}: {catalog} has no tracks in split "
                               f"{dataset.split!r}")
+        if sentences is not None:   # a tag no track carries is a typo: stop before the work
+            check_tags(sentences, {t for split in every_split.values()
+                                   for record in split for t in record.tags}, str(catalog))
         splits[dataset.name] = records
         timbres[dataset.name] = _timbres(config, catalog, dataset.split, progress)
         info["datasets"][dataset.name] = {"catalog": str(catalog), "split": dataset.split,
@@ -192,6 +204,7 @@ def run_experiment(config: ExperimentConfig, progress: bool = True,
                         continue
                     context = {"run_dir": run_dir, "maps": info["maps"],
                                "stem": f"{model_name}-{dataset.name}-map",
+                               "sentences": sentences,
                                "probe_train": lambda: probe_train(cache, dataset, progress, info)}
                     summary, per_query = TASK_FUNCTIONS[task](model, kept, songs.vectors,
                                                               config, context)
