@@ -55,6 +55,12 @@ class EdgeStore(QdrantStore):
     def exists(self) -> bool:
         return self._shard is not None or (self.shard_dir / "edge_config.json").is_file()
 
+    def collections(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(folder.name for folder in self.root.iterdir()
+                      if (folder / "edge_config.json").is_file())
+
     def _open(self) -> EdgeShard:
         if self._shard is not None:
             return self._shard

@@ -55,9 +55,17 @@ class ClientStore(QdrantStore):
         try:
             return bool(self.client.collection_exists(self.collection))
         except Exception as error:  # connection refused, bad API key, …
-            raise StoreError(f"cannot reach Qdrant at {self.location}: "
-                             f"{str(error).splitlines()[0] if str(error) else type(error).__name__}"
-                             ) from None
+            raise self._unreachable(error) from None
+
+    def collections(self) -> list[str]:
+        try:
+            return sorted(c.name for c in self.client.get_collections().collections)
+        except Exception as error:  # connection refused, bad API key, …
+            raise self._unreachable(error) from None
+
+    def _unreachable(self, error: Exception) -> StoreError:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        return StoreError(f"cannot reach Qdrant at {self.location}: {reason}")
 
     def _missing(self) -> IndexNotFound:
         return IndexNotFound(self.collection, self.location)

@@ -37,13 +37,16 @@ _COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 class IndexNotFound(LookupError):
     """The collection does not exist yet: nothing has been indexed into it."""
 
-    def __init__(self, collection: str, location: str):
+    def __init__(self, collection: str, location: str, existing: list[str] | None = None):
         super().__init__(collection, location)
         self.collection = collection
         self.location = location
+        self.existing = list(existing or [])   # the collections that are there instead
 
     def __str__(self) -> str:
-        return (f"no index '{self.collection}' at {self.location}: "
+        there = (f" (collections there: {', '.join(self.existing)}; pick one with "
+                 "--collection)" if self.existing else "")
+        return (f"no index '{self.collection}' at {self.location}{there}: "
                 f"run `musicsearch index PATH --collection {self.collection}` first")
 
 
@@ -77,6 +80,10 @@ class QdrantStore(ABC):
     @abstractmethod
     def exists(self) -> bool:
         """Whether the collection has been created."""
+
+    @abstractmethod
+    def collections(self) -> list[str]:
+        """The names of every collection at this store's location, sorted."""
 
     @abstractmethod
     def create(self, dim: int, fingerprint: str, chunks: bool = True) -> None:

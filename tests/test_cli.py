@@ -141,3 +141,24 @@ def test_sigterm_stops_the_ui_cleanly(indexed, tmp_path):
         assert not uploads[0].exists()
     finally:
         server.kill()
+
+
+def test_commands_after_the_demo_need_no_collection_flag(tiny_audio, tiny_bundle, tmp_path,
+                                                         monkeypatch, capsys):
+    """The demo indexes into 'demo': `search` finds it alone; with several collections, or a
+    missing named one, the message lists what is there."""
+    monkeypatch.setenv("MUSICSEARCH_HOME", str(tmp_path / "home"))
+    catalog = str(tiny_audio[0] / "catalog.jsonl")
+    where = ["--qdrant", str(tmp_path / "qdrant"), "--model", str(tiny_bundle)]
+    assert main(["index", catalog, "--collection", "demo", *where]) == 0
+    capsys.readouterr()
+    assert main(["search", "happy piano", "--json", *where]) == 0
+    captured = capsys.readouterr()
+    assert len(json.loads(captured.out)["results"]) == 8
+    assert "using collection 'demo'" in captured.err
+    assert main(["index", catalog, "--collection", "other", *where]) == 0
+    capsys.readouterr()
+    for extra in ([], ["--collection", "missing"]):
+        assert main(["search", "happy piano", *extra, *where]) == 2
+        err = capsys.readouterr().err
+        assert "collections there: demo, other" in err and len(err.strip().splitlines()) == 1

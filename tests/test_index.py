@@ -236,9 +236,27 @@ def test_missing_collection(tmp_path, kind):
         assert isinstance(caught.value, LookupError)
         with pytest.raises(IndexNotFound):
             store.get_vector("a")
+        assert store.collections() == []
     finally:
         store.close()
     assert not (tmp_path / "nothing").exists()  # opening and reading create nothing
+
+
+@pytest.mark.parametrize("kind", ["edge", "client"])
+def test_collections_lists_what_is_there(tmp_path, kind):
+    """What `search` offers when the named collection is missing."""
+    stores = [open_store(str(tmp_path), name) if kind == "edge" else ClientStore(":memory:", name)
+              for name in ("songs", "demo")]
+    try:
+        stores[0].create(4, "fp", chunks=False)
+        if kind == "edge":
+            stores[1].create(4, "fp", chunks=False)
+            assert stores[0].collections() == stores[1].collections() == ["demo", "songs"]
+        else:   # separate in-memory clients: each sees its own
+            assert stores[0].collections() == ["songs"] and stores[1].collections() == []
+    finally:
+        for store in stores:
+            store.close()
 
 
 def test_open_store_locations(tmp_path, monkeypatch):

@@ -32,9 +32,14 @@ def _version() -> str:
         return "unknown"
 
 
-def _add_index_location(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--collection", default="music",
-                        help="collection name (default: %(default)s; the demo uses 'demo')")
+def _add_index_location(parser: argparse.ArgumentParser, *, reads: bool = False) -> None:
+    if reads:   # search, ui: find what is there, so the commands after `demo` need no flag
+        parser.add_argument("--collection", default=None,
+                            help="collection name (default: 'music' if it exists, else the only "
+                                 "collection there, e.g. the demo's 'demo')")
+    else:
+        parser.add_argument("--collection", default="music",
+                            help="collection name (default: %(default)s; the demo uses 'demo')")
     parser.add_argument("--qdrant", default=None, metavar="URL|DIR",
                         help="Qdrant server URL (http://…, API key from $QDRANT_API_KEY) or a "
                              "folder for the embedded store (default: ~/.cache/musicsearch/qdrant)")
@@ -125,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--track", default=None, metavar="ID", help="find tracks like an indexed track")
     search.add_argument("--k", type=int, default=10, help="number of results (default: %(default)s)")
     search.add_argument("--json", action="store_true", help="print one JSON object")
-    _add_index_location(search)
+    _add_index_location(search, reads=True)
 
     evaluate = commands.add_parser(
         "evaluate", help="run an evaluation experiment (models × data × deformations × tasks) "
@@ -139,20 +144,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     ui = commands.add_parser("ui", help="serve the Gradio app over an existing index")
     _add_serve_options(ui)
-    _add_index_location(ui)
+    _add_index_location(ui, reads=True)
     return parser
 
 
 def _open_searcher(args):
     """A searcher over an existing collection; the store is closed again on any error."""
     from index import IndexNotFound, open_store
+    from index.store import DEFAULT_COLLECTION
     from retrieval.bundle import load_bundle
     from retrieval.search import Searcher
     model = load_bundle(args.model)
-    store = open_store(args.qdrant, args.collection)
+    store = open_store(args.qdrant, args.collection or DEFAULT_COLLECTION)
     try:
         if not store.exists():
-            raise IndexNotFound(args.collection, str(store.location))
+            existing = store.collections()
+            if args.collection is not None or len(existing) != 1:
+                raise IndexNotFound(store.collection, str(store.location), existing)
+            store.close()
+            store = open_store(args.qdrant, existing[0])
+            print(f"musicsearch: using collection '{existing[0]}', the only one at "
+                  f"{store.location}", file=sys.stderr)
         return Searcher(model, store)
     except BaseException:
         store.close()
