@@ -26,6 +26,7 @@ from tqdm import tqdm
 from retrieval.catalog import TrackRecord, display_text
 from retrieval.feature_cache import FeatureCache
 from retrieval.frontend import AudioDecodeError
+from retrieval.messages import first_line
 from retrieval.model import MusicSearchModel
 from retrieval.paths import default_cache_dir
 from retrieval.search import FingerprintMismatch
@@ -56,8 +57,7 @@ class IndexFailure:
 
 
 def _one_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return display_text(text[0]) if text else type(error).__name__
+    return display_text(first_line(error))
 
 
 def _kind(error: BaseException) -> str:

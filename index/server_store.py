@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import numpy as np
 from qdrant_client import QdrantClient, models
 
+from retrieval.messages import first_line
 from retrieval.search import StoredHit
 
 from .points import IndexPoint, point_id
@@ -64,8 +65,7 @@ class ClientStore(QdrantStore):
             raise self._unreachable(error) from None
 
     def _unreachable(self, error: Exception) -> StoreError:
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        return StoreError(f"cannot reach Qdrant at {self.location}: {reason}")
+        return StoreError(f"cannot reach Qdrant at {self.location}: {first_line(error)}")
 
     def _missing(self) -> IndexNotFound:
         return IndexNotFound(self.collection, self.location)

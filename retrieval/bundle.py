@@ -19,6 +19,7 @@ from safetensors.torch import load_file, save_file
 
 from . import strict_json
 from .files import replaced_folder
+from .messages import first_line
 from .model import ModelConfig, MusicSearchModel
 
 __all__ = ["BundleError", "save_bundle", "load_bundle", "bundle_fingerprint",
@@ -132,8 +133,8 @@ def load_bundle(folder: str | Path | None = None) -> MusicSearchModel:
     try:
         model.load_state_dict(weights)
     except RuntimeError as error:
-        first = str(error).strip().splitlines()[0]
-        raise BundleError(f"{folder}: config and weights do not match ({first})") from None
+        raise BundleError(f"{folder}: config and weights do not match ({first_line(error)})"
+                          ) from None
     model.eval()
     model.fingerprint = bundle_fingerprint(folder)
     model.bundle_path = folder

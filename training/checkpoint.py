@@ -20,6 +20,7 @@ from safetensors.torch import load_file, save_file
 
 from retrieval import strict_json
 from retrieval.files import replaced_folder
+from retrieval.messages import first_line
 
 from .config import ConfigError
 
@@ -98,9 +99,8 @@ def load_checkpoint(folder: Path, model: torch.nn.Module, optimizer: torch.optim
     try:
         model.load_state_dict(weights)
     except RuntimeError as error:   # a checkpoint from before configs were recorded
-        first = str(error).strip().splitlines()[0]
         raise ResumeError(f"cannot resume from {folder}: its weights do not fit the config "
-                          f"({first})") from None
+                          f"({first_line(error)})") from None
     state: dict[int, dict] = {}
     for key, value in optimizer_tensors.items():
         index, name = key.split(".", 1)

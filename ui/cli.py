@@ -336,11 +336,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _configure_logging()
     _stop_on_sigterm()
+    from retrieval.messages import first_line
+
     from .errors import USER_ERRORS
     try:
         return HANDLERS[args.command](args)
     except USER_ERRORS as error:
-        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        message = first_line(error)
         print(f"musicsearch {args.command}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
