@@ -212,7 +212,12 @@ class EdgeStore(QdrantStore):
         ids = [point_id(t) for t in dict.fromkeys(track_ids)]
         if not ids:
             return {}
-        records = self._open().retrieve(ids, with_payload=["track_id"], with_vector=[using])
+        try:
+            records = self._open().retrieve(ids, with_payload=["track_id"], with_vector=[using])
+        except Exception as error:   # the engine's bare Exception; a collection without it
+            if "Not existing vector name" in str(error):
+                return {}
+            raise
         return {str(r.payload["track_id"]): np.asarray(r.vector[using], dtype=np.float32)
                 for r in records if r.payload and r.vector and using in r.vector}
 

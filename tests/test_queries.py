@@ -8,6 +8,7 @@ import pytest
 import soundfile
 
 from index import index_tracks, open_store
+from index.points import IndexPoint
 from index.server_store import ClientStore
 from retrieval.catalog import TrackRecord, read_catalog, write_catalog
 from retrieval.filters import SearchFilter
@@ -217,8 +218,13 @@ def test_sections_find_the_part_that_sounds_like_the_clip(tiny_model, tiny_audio
 def test_sections_need_chunk_vectors(tiny_model, tiny_audio, feature_cache, tmp_path):
     store = open_store(str(tmp_path / "qdrant"), "music")
     try:
-        index_tracks(tiny_model, tiny_audio[0] / "catalog.jsonl", store,
-                     cache_dir=feature_cache, progress=False, chunks=False)
+        # (index_tracks(chunks=False) still writes chunk vectors today: the schema work
+        # makes them opt-in; here the points are written without them)
+        store.create(tiny_model.config.joint_dim, tiny_model.fingerprint, chunks=False)
+        folder, records = tiny_audio
+        store.upsert([IndexPoint(r.track_id, tiny_model.encode_audio(folder / r.path), None,
+                                 {"track_id": r.track_id, "tags": r.tags})
+                      for r in records[:3]])
         with pytest.raises(QueryError, match="per-chunk vectors"):
             Searcher(tiny_model, store).search(text="piano", sections=True)
     finally:
