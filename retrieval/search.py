@@ -13,6 +13,7 @@ import numpy as np
 
 from .model import MusicSearchModel, l2_normalize
 from .query import QueryError
+from .routing import DEFAULT_SENTENCE_WEIGHT, MODES, route_query
 
 __all__ = ["VectorStore", "StoredHit", "Hit", "SearchResult", "Searcher", "FingerprintMismatch",
            "TrackNotFound"]
@@ -68,9 +69,17 @@ class SearchResult:
 
 
 class Searcher:
-    def __init__(self, model: MusicSearchModel, store: VectorStore):
+    """`mode` (word, sentence or auto; see retrieval.routing) picks the tower a text query
+    goes through; `sentence_weight` is auto's share of the sentence tower."""
+
+    def __init__(self, model: MusicSearchModel, store: VectorStore, mode: str = "auto",
+                 sentence_weight: float = DEFAULT_SENTENCE_WEIGHT):
+        if mode not in MODES:
+            raise QueryError(f"unknown query mode {mode!r}; use one of {', '.join(MODES)}")
         self.model = model
         self.store = store
+        self.mode = mode
+        self.sentence_weight = sentence_weight
         self.check_fingerprint()
 
     def check_fingerprint(self) -> None:
@@ -82,19 +91,22 @@ class Searcher:
                 "re-index with this model or load the model the index was built with")
 
     def search(self, text: str | None = None, audio: str | Path | None = None,
-               track_id: str | None = None, k: int = 10) -> SearchResult:
-        """Rank indexed tracks against the normalised sum of every query part given."""
+               track_id: str | None = None, k: int = 10, mode: str | None = None
+               ) -> SearchResult:
+        """Rank indexed tracks against the normalised sum of every query part given.
+        `mode` overrides the searcher's for this query's text."""
         if k < 1:
             raise QueryError("k must be at least 1")
         parts: dict[str, np.ndarray] = {}      # a label for the explanation → unit vector
-        query, notes, terms = {}, [], []
+        query, notes, terms, path = {}, [], [], ""
         if text is not None and (text.strip() or (audio is None and track_id is None)):
-            vector, parsed = self.model.encode_text(text)
-            terms = parsed.terms
-            parts[f"'{' '.join(terms)}'"] = vector
-            query.update(text=text, terms=parsed.terms)
-            if parsed.unknown:
-                notes.append(f"ignored unknown words: {', '.join(parsed.unknown)}")
+            routed = route_query(self.model, text, mode or self.mode, self.sentence_weight)
+            terms, path = routed.terms, routed.why
+            label = " ".join(routed.terms) if routed.path == "word" else text.strip()
+            parts[f"'{label}'"] = routed.vector
+            query.update(text=text, terms=routed.terms, path=routed.path)
+            if routed.unknown:
+                notes.append(f"ignored unknown words: {', '.join(routed.unknown)}")
         if audio is not None:
             parts[f"sounds like {Path(audio).name}"] = self.model.encode_audio(audio)
             query["audio"] = str(audio)
@@ -109,7 +121,7 @@ class Searcher:
         combined = l2_normalize(np.sum(list(parts.values()), axis=0)).astype(np.float32)
         exclude = [track_id] if track_id is not None else None
         stored = self.store.search(combined, k, exclude_track_ids=exclude)
-        hits = [self._hit(h, terms, self._part_similarities(h, parts)) for h in stored]
+        hits = [self._hit(h, terms, path, self._part_similarities(h, parts)) for h in stored]
         return SearchResult(query=query, hits=hits, notes=notes)
 
     def _part_similarities(self, stored: StoredHit, parts: dict[str, np.ndarray]) -> dict:
@@ -125,10 +137,11 @@ class Searcher:
         return {label: float(part @ vector) for label, part in parts.items()}
 
     @staticmethod
-    def _hit(stored: StoredHit, terms: list[str], similarities: dict[str, float]) -> Hit:
+    def _hit(stored: StoredHit, terms: list[str], path: str,
+             similarities: dict[str, float]) -> Hit:
         payload = stored.payload or {}
         tags = list(payload.get("tags", []))
-        reasons = []
+        reasons = [path] if path else []
         if terms:
             shared = [t for t in tags if t in terms or any(w in terms for w in t.split())]
             reasons.append(f"tags matching the query: {', '.join(shared)}" if shared

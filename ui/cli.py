@@ -130,6 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--track", default=None, metavar="ID", help="find tracks like an indexed track")
     search.add_argument("--k", type=int, default=10, help="number of results (default: %(default)s)")
     search.add_argument("--json", action="store_true", help="print one JSON object")
+    search.add_argument("--mode", choices=("auto", "word", "sentence"), default="auto",  # routing.MODES
+                        help="which tower answers TEXT: the word tower (tags, a few words), "
+                             "the sentence tower, or auto: a few known words go to the word "
+                             "tower, a sentence to both (default: %(default)s)")
     _add_index_location(search, reads=True)
 
     evaluate = commands.add_parser(
@@ -258,7 +262,8 @@ def _cmd_search(args) -> int:
     searcher = _open_searcher(args)
     try:
         started = time.perf_counter()
-        result = searcher.search(text=args.text, audio=args.audio, track_id=track_id, k=args.k)
+        result = searcher.search(text=args.text, audio=args.audio, track_id=track_id, k=args.k,
+                                 mode=args.mode)
         elapsed = time.perf_counter() - started
     finally:
         searcher.store.close()
