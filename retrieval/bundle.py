@@ -122,8 +122,6 @@ def save_bundle(model: MusicSearchModel, folder: str | Path, *, training: dict |
                                            + "\n")
         fingerprint = bundle_fingerprint(staging)
         (staging / "README.md").write_text(model_card(config, fingerprint))
-    if hasattr(model, "bundle_side_files"):   # the old folder's copies are gone now
-        model.bundle_side_files = {name: Path(folder) / SIDE_FOLDER / name for name in files}
     return fingerprint
 
 

@@ -41,23 +41,25 @@ class ModelConfig:
     def joint_dim(self) -> int:
         return self.towers["audio"].joint_dim
 
-    def problems(self) -> list[str]:
-        """What makes this config unbuildable or unusable, as `section.key` messages."""
+    def problems(self, prefix: str = "") -> list[str]:
+        """What makes this config unbuildable or unusable, one message per problem, each
+        naming its dotted key (under `prefix`, e.g. "model." in a training config)."""
         problems = []
         for kind, tower in self.towers.items():
-            problems += tower.problems(f"towers.{kind}")
+            problems += tower.problems(f"{prefix}towers.{kind}")
         if "audio" not in self.towers:
-            problems.append("towers.audio is missing (every model encodes audio)")
+            problems.append(f"{prefix}towers.audio is missing (every model encodes audio)")
         elif hasattr(self.towers["audio"], "frontend_problems"):
-            problems += self.towers["audio"].frontend_problems(self.frontend, "towers.audio")
+            problems += self.towers["audio"].frontend_problems(
+                self.frontend, f"{prefix}towers.audio", f"{prefix}frontend")
         if not any(kind in self.towers for kind in TEXT_KINDS):
-            problems.append(f"towers needs a text tower ({' or '.join(TEXT_KINDS)})")
+            problems.append(f"{prefix}towers needs a text tower ({' or '.join(TEXT_KINDS)})")
         dims = {kind: tower.joint_dim for kind, tower in self.towers.items()}
         if len(set(dims.values())) > 1:
             problems.append("towers must share one joint_dim, got " + ", ".join(
-                f"towers.{kind}.joint_dim {dim}" for kind, dim in dims.items()))
+                f"{prefix}towers.{kind}.joint_dim {dim}" for kind, dim in dims.items()))
         if self.max_chunks < 1:
-            problems.append(f"max_chunks must be ≥ 1, got {self.max_chunks}")
+            problems.append(f"{prefix}max_chunks must be ≥ 1, got {self.max_chunks}")
         return problems
 
     def to_dict(self) -> dict:

@@ -50,14 +50,15 @@ class AudioTowerConfig:
         ]
         return [message for ok, message in checks if not ok]
 
-    def frontend_problems(self, frontend, prefix: str = "towers.audio") -> list[str]:
+    def frontend_problems(self, frontend, prefix: str = "towers.audio",
+                          frontend_prefix: str = "frontend") -> list[str]:
         """What makes this tower unusable on the front end's log-mel chunks."""
         pooled = 2 ** len(self.channels)   # each block halves frequency and time
         checks = [
             (self.n_mels == frontend.n_mels,
-             f"{prefix}.n_mels ({self.n_mels}) must equal frontend.n_mels ({frontend.n_mels})"),
+             f"{prefix}.n_mels ({self.n_mels}) must equal {frontend_prefix}.n_mels ({frontend.n_mels})"),
             (frontend.n_mels >= pooled and frontend.chunk_frames >= pooled,
-             f"frontend.n_mels and frontend.chunk_frames must be ≥ {pooled} "
+             f"{frontend_prefix}.n_mels and {frontend_prefix}.chunk_frames must be ≥ {pooled} "
              f"({len(self.channels)} pooling blocks), got {frontend.n_mels} and "
              f"{frontend.chunk_frames}"),
         ]
