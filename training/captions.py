@@ -17,35 +17,14 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
+from .caption_config import CaptionConfig
 from .evaluation.categories import tag_category
 
-__all__ = ["CaptionConfig", "Caption", "CaptionMaker", "phrase_variants", "mentioned_tags"]
-
-
-@dataclass
-class CaptionConfig:
-    per_track: int = 8               # distinct captions drawn per training clip
-    max_tags: int = 6                # at most this many tags said by one caption
-    tag_list_share: float = 0.25     # share of captions that are bare tag lists (TTMR)
-    catalog_caption: bool = True     # also use the catalog's own `caption` field
-    seed: int = 0
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    def problems(self, prefix: str = "captions") -> list[str]:
-        checks = [
-            (self.per_track >= 1, f"{prefix}.per_track must be ≥ 1, got {self.per_track}"),
-            (self.max_tags >= 1, f"{prefix}.max_tags must be ≥ 1, got {self.max_tags}"),
-            (0 <= self.tag_list_share <= 1,
-             f"{prefix}.tag_list_share must be in [0, 1], got {self.tag_list_share}"),
-            (self.seed >= 0, f"{prefix}.seed must be ≥ 0, got {self.seed}"),
-        ]
-        return [message for ok, message in checks if not ok]
+__all__ = ["Caption", "CaptionMaker", "phrase_variants", "mentioned_tags"]
 
 
 @dataclass(frozen=True)
