@@ -295,3 +295,16 @@ def test_training_with_a_sentence_tower_learns_captions_and_caches_encodings(tin
     assert len(cached) == 1
     with np.load(cached[0]) as stored:
         assert stored["vectors"].shape[1] == 384 and len(stored["keys"]) >= 4
+
+
+def test_ui_search_takes_the_mode_and_explains_a_missing_tower(tiny_model, tiny_audio, store):
+    from index.ingest import index_tracks
+    from retrieval.search import Searcher
+    from ui.callbacks import run_search
+    folder, _ = tiny_audio
+    index_tracks(tiny_model, folder, store, catalog=folder / "catalog.jsonl", progress=False)
+    searcher = Searcher(tiny_model, store)
+    status, rows = run_search(searcher, "happy piano", None, 3, mode="word")
+    assert len(rows) == 3 and all(r.why.startswith("word tower: happy, piano") for r in rows)
+    status, rows = run_search(searcher, "a sad song for a rainy day", None, 3, mode="sentence")
+    assert rows == [] and "no sentence tower" in status
