@@ -95,7 +95,8 @@ def _external_refs(model: MusicSearchModel) -> dict[str, dict]:
     refs = {}
     for kind, tower in model.towers.items():
         if hasattr(tower, "external_refs"):
-            refs.update({f"{kind}.{name}": dict(ref) for name, ref in tower.external_refs().items()})
+            refs.update({f"{kind}.{name}": dict(ref)
+                         for name, ref in tower.external_refs().items()})
     return refs
 
 

@@ -151,8 +151,9 @@ def test_a_changed_external_model_is_refused_and_changes_the_fingerprint(sentenc
     np.testing.assert_array_equal(loaded.encode_sentences(["jig"]),
                                   sentence_model.encode_sentences(["jig"]))
     monkeypatch.setitem(FAKE_PACKAGE, "sha256", "b" * 64)   # its weights changed on disk
-    with pytest.raises(BundleError, match=r"external model sentence.text_model changed since "
-                                          r"the bundle was saved \(sha256 'a+' → 'b+'\)") as caught:
+    message = r"external model sentence.text_model changed since the bundle was saved " \
+              r"\(sha256 'a+' → 'b+'\)"
+    with pytest.raises(BundleError, match=message) as caught:
         load_bundle(tmp_path / "model")
     assert "\n" not in str(caught.value)
     assert save_bundle(sentence_model, tmp_path / "other") != fingerprint
