@@ -138,6 +138,8 @@ def test_word_queries_never_import_the_sentence_encoder(sentence_bundle):
 @pytest.mark.parametrize("text, words", [
     ("piano", True), ("happy piano", True), ("fast sad violin", True),
     ("lively irish fiddle reel", True),             # a keyword list, every word known
+    ("a jig", True), ("calm and slow", True),       # one function word, few terms
+    ("something like a pub session in dublin", False),   # three known words in a sentence
     ("a sad piano piece for a rainy afternoon", False),
     ("something to play at my grandmother's birthday", False),
     ("qwxzy piano", False),                         # an unknown word: not a tag query
