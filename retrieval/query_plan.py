@@ -24,6 +24,7 @@ import numpy as np
 
 from .filters import SearchFilter
 from .query import QueryError, normalize_text, split_negations
+from .routing import DEFAULT_SENTENCE_WEIGHT, route_query
 
 __all__ = ["QueryPlan", "TrackNotFound", "unit"]
 
@@ -51,6 +52,7 @@ class QueryPlan:
     parts: dict[str, np.ndarray]                # label for the explanation → unit vector
     where: SearchFilter
     terms: list[str] = field(default_factory=list)
+    path: str = ""                              # which tower answered the text, for "why"
     query: dict = field(default_factory=dict)   # echoed in results
     notes: list[str] = field(default_factory=list)
 
@@ -61,7 +63,9 @@ class QueryPlan:
     @classmethod
     def build(cls, searcher, text: str | None, audio: str | Path | None, track_id: str | None,
               *, negatives=(), where: SearchFilter | None = None,
-              text_weight: float | None = None, exclude_artist: bool = False) -> "QueryPlan":
+              text_weight: float | None = None, exclude_artist: bool = False,
+              mode: str = "auto", sentence_weight: float = DEFAULT_SENTENCE_WEIGHT
+              ) -> "QueryPlan":
         model, store = searcher.model, searcher.store
         _check_weight(text_weight)
         if exclude_artist and track_id is None:
@@ -75,12 +79,13 @@ class QueryPlan:
             if not positive and negatives:
                 raise QueryError(f"nothing to look for: '-{negatives[0]}' only says what to "
                                  "avoid; add words, an audio file or a track")
-            text_vector, parsed = model.encode_text(positive)
-            plan.terms = parsed.terms
-            plan.parts[f"'{' '.join(parsed.terms)}'"] = text_vector
-            plan.query.update(text=text, terms=parsed.terms)
-            if parsed.unknown:
-                plan.notes.append(f"ignored unknown words: {', '.join(parsed.unknown)}")
+            routed = route_query(model, positive, mode, sentence_weight)
+            text_vector, plan.terms, plan.path = routed.vector, routed.terms, routed.why
+            label = " ".join(routed.terms) if routed.path == "word" else positive.strip()
+            plan.parts[f"'{label}'"] = text_vector
+            plan.query.update(text=text, terms=routed.terms, path=routed.path)
+            if routed.unknown:
+                plan.notes.append(f"ignored unknown words: {', '.join(routed.unknown)}")
         examples = []
         if audio is not None:
             examples.append(model.encode_audio(audio))

@@ -16,6 +16,7 @@ from .model import MusicSearchModel
 from .query import QueryError
 from .query_plan import QueryPlan, TrackNotFound
 from .candidates import candidate_count, check_rerank, rerank
+from .routing import DEFAULT_SENTENCE_WEIGHT, MODES
 
 __all__ = ["VectorStore", "StoredHit", "Hit", "SearchResult", "Searcher", "FingerprintMismatch",
            "TrackNotFound"]
@@ -73,9 +74,17 @@ class SearchResult:
 
 
 class Searcher:
-    def __init__(self, model: MusicSearchModel, store: VectorStore):
+    """`mode` (word, sentence or auto; see retrieval.routing) picks the tower a text query
+    goes through; `sentence_weight` is auto's share of the sentence tower."""
+
+    def __init__(self, model: MusicSearchModel, store: VectorStore, mode: str = "auto",
+                 sentence_weight: float = DEFAULT_SENTENCE_WEIGHT):
+        if mode not in MODES:
+            raise QueryError(f"unknown query mode {mode!r}; use one of {', '.join(MODES)}")
         self.model = model
         self.store = store
+        self.mode = mode
+        self.sentence_weight = sentence_weight
         self.check_fingerprint()
 
     def check_fingerprint(self) -> None:
@@ -90,31 +99,34 @@ class Searcher:
                track_id: str | None = None, k: int = 10, *,
                negatives: list[str] | tuple[str, ...] = (), where: SearchFilter | None = None,
                text_weight: float | None = None, exclude_artist: bool = False,
-               diverse: float | None = None, sections: bool = False) -> SearchResult:
+               diverse: float | None = None, sections: bool = False,
+               mode: str | None = None) -> SearchResult:
         """Rank indexed tracks against a query; see `QueryPlan` for what each option does.
 
-        `text` may hold negated terms ("piano -vocals"), added to `negatives`.
+        `text` may hold negated terms ("piano -vocals"), added to `negatives`. `mode`
+        overrides the searcher's tower choice for this query's text (retrieval.routing).
         """
         if k < 1:
             raise QueryError("k must be at least 1")
         plan = QueryPlan.build(self, text, audio, track_id, negatives=negatives, where=where,
-                               text_weight=text_weight, exclude_artist=exclude_artist)
+                               text_weight=text_weight, exclude_artist=exclude_artist,
+                               mode=mode or self.mode, sentence_weight=self.sentence_weight)
         check_rerank(diverse)
         wanted = candidate_count(k) if (diverse is not None or sections) else k
         stored = self.store.search(plan.vector, wanted, where=plan.where or None)
         found = rerank(self.store, plan, stored, k, diverse=diverse, sections=sections,
                        frontend=self.model.config.frontend,
                        max_chunks=self.model.config.max_chunks)
-        hits = [self._hit(h, plan.terms, found.similarities.get(h.track_id, {}),
+        hits = [self._hit(h, plan.terms, plan.path, found.similarities.get(h.track_id, {}),
                           found.sections.get(h.track_id)) for h in found.hits]
         return SearchResult(query=plan.query, hits=hits, notes=plan.notes)
 
     @staticmethod
-    def _hit(stored: StoredHit, terms: list[str], similarities: dict[str, float],
+    def _hit(stored: StoredHit, terms: list[str], path: str, similarities: dict[str, float],
              section: dict | None = None) -> Hit:
         payload = stored.payload or {}
         tags = list(payload.get("tags", []))
-        reasons = []
+        reasons = [path] if path else []
         if terms:
             shared = [t for t in tags if t in terms or any(w in terms for w in t.split())]
             reasons.append(f"tags matching the query: {', '.join(shared)}" if shared

@@ -21,6 +21,8 @@ import yaml
 from retrieval.model_config import LEGACY_KEYS, ModelConfig, from_legacy_layout
 from retrieval.typed_config import ConfigError, from_mapping
 
+from .caption_config import SentenceTrainingConfig
+
 __all__ = ["ConfigError", "DataConfig", "ObjectiveConfig", "OptimConfig", "TrainConfig",
            "load_train_config", "from_mapping", "read_yaml_mapping", "raise_problems",
            "folder_problem", "translate_legacy_layout"]
@@ -135,7 +137,8 @@ class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
-    out: str = "runs/demo"
+    sentences: SentenceTrainingConfig = field(default_factory=SentenceTrainingConfig)
+    out: str = "runs/demo"           # `sentences` applies when model.towers has a sentence tower
 
     @property
     def frontend(self):
@@ -144,7 +147,8 @@ class TrainConfig:
     def to_dict(self) -> dict:
         return {"data": dataclasses.asdict(self.data), "model": self.model.to_dict(),
                 "objective": dataclasses.asdict(self.objective),
-                "optim": dataclasses.asdict(self.optim), "out": self.out}
+                "optim": dataclasses.asdict(self.optim),
+                "sentences": dataclasses.asdict(self.sentences), "out": self.out}
 
     def model_config(self, tags: list[str] | None = None) -> ModelConfig:
         """The model this config trains, with the tag vocabulary training derived."""
@@ -158,6 +162,7 @@ class TrainConfig:
             (bool(self.out), "out must name a run folder"),
         ]
         problems = (self.data.problems() + self.objective.problems() + self.optim.problems()
+                    + self.sentences.problems()
                     + self.model.problems("model.")
                     + [message for ok, message in checks if not ok])
         problems += filter(None, [folder_problem(self.out, "out")])

@@ -4,7 +4,9 @@ Each step optimises a list of alignment pairs (training.alignment): today the ta
 where the sampler picks anchor tags, their positive songs and any extra negatives, one
 random ~3.7 s chunk per song goes through the audio tower and each anchor tag's word
 vector through the word tower, and the objective (cosine triplet by default) picks each
-anchor's negative among the batch's songs without its tag. After each epoch the model is
+anchor's negative among the batch's songs without its tag. A model with a sentence tower
+adds the caption pair (training.sentence_pair): captions of the training clips through the
+sentence tower against the same songs, weighted by `sentences.weight`. After each epoch the model is
 scored on the validation split (macro MAP) and the best epoch is saved as a bundle.
 
 Guards: a batch in which no anchor found a negative is skipped (its loss would be the
@@ -29,6 +31,7 @@ from tqdm import tqdm
 from retrieval import strict_json
 from retrieval.bundle import load_bundle, save_bundle
 from retrieval.model import MusicSearchModel, NonFiniteOutput
+from retrieval.paths import default_cache_dir
 
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import ConfigError, TrainConfig, folder_problem
@@ -37,6 +40,7 @@ from .alignment import step_loss, tag_pair
 from .evaluation import evaluate_tags
 from .metrics import NonFiniteScores
 from .samplers import TagTrackIndex, make_sampler
+from .sentence_pair import caption_bank, sentence_pair
 
 __all__ = ["train", "TrainResult", "TrainingDiverged"]
 
@@ -127,6 +131,15 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, resume: bool =
         raise ConfigError(f"{catalog}: {error}") from None
     pairs = [tag_pair(model, sampler, index, tag_inputs, train_data.mels, config.optim.batch_size,
                       config.objective.loss, config.objective.params(sampler))]
+    if model.has_tower("sentence"):   # captions ↔ songs through the sentence tower
+        sentences = config.sentences
+        bank = caption_bank(train_data.records, sentences.captions)
+        log(f"sentence training: {len(bank.texts)} captions of {len(train_data.records)} "
+            f"training tracks, weight {sentences.weight}")
+        pairs.append(sentence_pair(
+            model, bank, train_data.mels, sentences.batch_size or config.optim.batch_size,
+            config.objective.loss, config.objective.params(sampler), sentences.weight,
+            config.data.cache_dir or default_cache_dir()))
     optimizer = torch.optim.Adam(model.parameters(), lr=config.optim.lr,
                                  weight_decay=config.optim.weight_decay)
     state = {"epoch": 0, "best_map": -1.0, "best_epoch": 0, "history": [], "elapsed_s": 0.0}

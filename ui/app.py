@@ -29,6 +29,7 @@ from fastapi.middleware import Middleware  # noqa: E402
 from starlette.concurrency import run_in_threadpool  # noqa: E402
 
 from retrieval.catalog import text_to_path  # noqa: E402
+from retrieval.routing import MODES  # noqa: E402  (numpy only, no torch)
 
 from .callbacks import (DEFAULT_EXAMPLES, MAX_K, MAX_QUERY_CHARS, header_text,  # noqa: E402
                         run_search, search_outputs, warm_up)
@@ -46,6 +47,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_UPLOAD_MB = 50.0
 REQUEST_OVERHEAD_BYTES = 64 * 1024   # a request body may exceed the upload cap by this much
+MODE_INFO = ("auto: a few known words go to the word tower, a sentence to the sentence "
+             "tower (on models that have one)")
 AUDIO_SLOTS = 2                # concurrent searches that encode an uploaded clip
 SEARCH_SLOTS = 2               # concurrent text searches against a Qdrant server
 HINT = "Results appear here. Press play on a card to listen; More like this finds " \
@@ -105,10 +108,10 @@ def build_app(searcher, *, examples: list[str] | None = None, title: str = "musi
     examples = list(DEFAULT_EXAMPLES if examples is None else examples)
     audio_slots = asyncio.Semaphore(AUDIO_SLOTS)     # waiting on it holds no thread
 
-    async def on_search(text, audio_path, k):
+    async def on_search(text, audio_path, k, mode):
         """The Gradio event: clip searches (and text ones if the page script is absent)."""
         def work():
-            return search_outputs(searcher, text, audio_path, k)
+            return search_outputs(searcher, text, audio_path, k, mode=mode)
         if not audio_path:
             return await run_in_threadpool(work), None
         if not os.path.isfile(audio_path):
@@ -142,6 +145,8 @@ def build_app(searcher, *, examples: list[str] | None = None, title: str = "musi
                 audio = gr.Audio(label="…or find tracks that sound like a clip (optional)",
                                  sources=["upload"], type="filepath", elem_id="ms-audio")
                 k = gr.Slider(1, MAX_K, value=10, step=1, label="Results", elem_id="ms-k")
+                mode = gr.Radio(["auto", *(m for m in MODES if m != "auto")], value="auto", label="Query path",
+                                info=MODE_INFO, elem_id="ms-mode")
                 with gr.Row():
                     clear = gr.Button("Clear", variant="secondary", scale=1)
                     search = gr.Button("Search", variant="primary", scale=2,
@@ -150,7 +155,7 @@ def build_app(searcher, *, examples: list[str] | None = None, title: str = "musi
                 results = gr.HTML(render_status(HINT, kind="hint"), elem_id="ms-results",
                                   css_template=CSS, js_on_load=RESULTS_JS)
         # Outside the queue: answered in the request itself, no event stream.
-        gr.on([search.click, text.submit], on_search, inputs=[text, audio, k],
+        gr.on([search.click, text.submit], on_search, inputs=[text, audio, k, mode],
               outputs=[results, audio], queue=False)
         audio.upload(on_upload, inputs=[audio], outputs=[audio, results], queue=False)
         audio.change(None, inputs=[audio], js=CLIP_JS)     # browser only: no request
@@ -196,9 +201,9 @@ def serve(searcher, host: str = "127.0.0.1", port: int = 7860, open_browser: boo
         warm_up(searcher, (examples or DEFAULT_EXAMPLES)[0])
     app = build_app(searcher, examples=examples, title=title, uploads=uploads)
 
-    def page(text, track_id, track_label, k):
+    def page(text, track_id, track_label, k, mode=None):
         return search_outputs(searcher, text, None, k, track_id=track_id,
-                              track_label=track_label)
+                              track_label=track_label, mode=mode)
 
     upload_bytes = int(max_upload_mb * 1024 * 1024)
     routes = [search_route(page, SEARCH_SLOTS, inline=_searches_in_process(searcher.store)),

@@ -49,13 +49,14 @@ def _error(message: str) -> tuple[str, list[ResultRow]]:
 
 
 def run_search(searcher, text: str | None, audio_path: str | None, k=10, *,
-               track_id: str | None = None,
-               track_label: str | None = None) -> tuple[str, list[ResultRow]]:
+               track_id: str | None = None, track_label: str | None = None,
+               mode: str | None = None) -> tuple[str, list[ResultRow]]:
     """One query → (status HTML, ranked rows). Never raises for user errors.
 
     `text` and `audio_path` combine (the searcher sums their vectors); `track_id` asks
     for tracks that sound like an indexed one (`track_label`, its title, names it). A
-    row's `path` is the indexed file when it exists (its card gets a player).
+    row's `path` is the indexed file when it exists (its card gets a player). `mode`
+    (word, sentence or auto; None: the searcher's) picks the tower the text goes through.
     """
     text = (text or "").strip() or None
     audio_path = audio_path or None
@@ -68,7 +69,7 @@ def run_search(searcher, text: str | None, audio_path: str | None, k=10, *,
                       f"keep it under {MAX_QUERY_CHARS} (a few words work best)")
     try:
         result = searcher.search(text=text, audio=audio_path, track_id=track_id,
-                                 k=_clean_k(k))
+                                 k=_clean_k(k), mode=mode or None)
     except AudioTooShort as error:
         return _error(f"the uploaded clip is too short to search with ({error}).")
     except AudioDecodeError as error:
@@ -98,10 +99,10 @@ def run_search(searcher, text: str | None, audio_path: str | None, k=10, *,
 
 
 def search_outputs(searcher, text, audio_path, k, *, track_id=None,
-                   track_label=None) -> str:
+                   track_label=None, mode=None) -> str:
     """`run_search` rendered for the results area: the status line and the cards."""
     status, rows = run_search(searcher, text, audio_path, k, track_id=track_id,
-                              track_label=track_label)
+                              track_label=track_label, mode=mode)
     return render_page(status, rows)
 
 

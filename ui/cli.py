@@ -164,6 +164,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "JSON object with text/audio/track/k/id and the options below; "
                              "prints one JSON line per query (JSONL)")
     add_query_options(search)
+    search.add_argument("--mode", choices=("auto", "word", "sentence"), default="auto",  # routing.MODES
+                        help="which tower answers TEXT: the word tower (tags, a few words), "
+                             "the sentence tower, or auto: a few known words go to the word "
+                             "tower, a sentence to both (default: %(default)s)")
     _add_index_location(search, reads=True)
 
     duplicates = commands.add_parser(

@@ -110,6 +110,7 @@ def render_header(title: str, fingerprint: str | None, n_tracks: int | None) -> 
 RESULTS_JS = """
 const query = () => document.querySelector('#ms-query textarea, #ms-query input');
 const count = () => (document.querySelector('#ms-k input[type=number]') || {}).value || '10';
+const mode = () => (document.querySelector('#ms-mode input:checked') || {}).value || 'auto';
 async function search(params) {
   element.setAttribute('aria-busy', 'true');
   try {
@@ -129,7 +130,7 @@ function textSearch(event) {
   if (window.musicsearchClip || !box) { return; }
   event.preventDefault();
   event.stopImmediatePropagation();
-  search({q: box.value});
+  search({q: box.value, mode: mode()});
 }
 if (!window.musicsearchPage) {
   window.musicsearchPage = true;

@@ -41,7 +41,8 @@ def open_searcher(args):
     model = load_bundle(args.model)
     store = open_collection(args)
     try:
-        return Searcher(model, store)
+        # `search --mode`; the UI and other commands route automatically
+        return Searcher(model, store, mode=getattr(args, "mode", None) or "auto")
     except BaseException:
         store.close()
         raise

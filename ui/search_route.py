@@ -1,4 +1,4 @@
-"""The page's light search path: `GET search?q=TEXT&k=N` (or `?track=ID&title=T&k=N` for
+"""The page's light search path: `GET search?q=TEXT&k=N&mode=M` (or `?track=ID&title=T&k=N` for
 "More like this") answers with the results area's HTML.
 
 A text search is about a millisecond of work; through a Gradio event the same search cost
@@ -24,7 +24,7 @@ MAX_LABEL_CHARS = 200
 
 
 def search_route(page: Callable[..., str], slots: int, inline: bool) -> Route:
-    """GET `/search`: `page(text, track_id, track_label, k)` → HTML.
+    """GET `/search`: `page(text, track_id, track_label, k, mode)` → HTML.
 
     `inline`: run `page` on the event loop. Right for the embedded store: its search is
     sub-millisecond CPU work that keeps the GIL, so a worker thread adds only a hand-off
@@ -38,7 +38,7 @@ def search_route(page: Callable[..., str], slots: int, inline: bool) -> Route:
         params = request.query_params
         arguments = (params.get("q"), params.get("track"),
                      (params.get("title") or "")[:MAX_LABEL_CHARS] or None,
-                     params.get("k", "10"))
+                     params.get("k", "10"), params.get("mode") or None)
         if inline:
             html = page(*arguments)
         else:

@@ -6,7 +6,9 @@ from .registry import (TOWER_KINDS, TOWER_TYPES, TowerConfigError, build_tower, 
                        tower_class, tower_config_from_dict)
 from .audio import AudioTowerConfig, ShortChunkCNN
 from .word import WordTowerConfig, WordTower
+from .sentence import SentenceTowerConfig, SentenceTower
 
-__all__ = ["AudioTowerConfig", "ShortChunkCNN", "WordTowerConfig", "WordTower", "TOWER_KINDS",
+__all__ = ["AudioTowerConfig", "ShortChunkCNN", "WordTowerConfig", "WordTower",
+           "SentenceTowerConfig", "SentenceTower", "TOWER_KINDS",
            "TOWER_TYPES", "TowerConfigError", "build_tower", "register_tower", "tower_class",
            "tower_config_from_dict"]

@@ -149,10 +149,13 @@ def _random_metrics(n: int, r: int, ks: tuple[int, ...]) -> dict:
             **{f"random_recall@{k}": expected_random_recall_at_k(n, r, k) for k in ks}}
 
 
-def sentence_retrieval(model, records, songs: np.ndarray,
-                       sentences: SentenceSet) -> tuple[dict, dict]:
+def sentence_retrieval(model, records, songs: np.ndarray, sentences: SentenceSet,
+                       encode=None) -> tuple[dict, dict]:
     """Summary ("sentences/…") and per-sentence metrics; sentences with no relevant track,
-    or no word the model knows, are listed under "sentences/excluded" with the reason."""
+    or no word the model knows, are listed under "sentences/excluded" with the reason.
+    `encode(text) -> unit vector` embeds a query (default: the word tower, as
+    `model.encode_text`; retrieval.routing.route_query for the other paths)."""
+    encode = encode or (lambda text: model.encode_text(text)[0])
     n = len(records)
     carried = [set(record.tags) for record in records]
     per_query, excluded = {}, {}
@@ -163,7 +166,7 @@ def sentence_retrieval(model, records, songs: np.ndarray,
             excluded[sentence.text] = "no relevant track in this split"
             continue
         try:
-            vector, _ = model.encode_text(sentence.text)
+            vector = encode(sentence.text)
         except QueryError:
             excluded[sentence.text] = "no word the model knows"
             continue
