@@ -77,10 +77,10 @@ def test_white_noise_matches_the_waveform_deformation_at_the_same_snr(snr):
 def test_pink_noise_has_the_deformations_shape_and_a_known_level_offset():
     # The deformation's pink noise puts much of its power below the first FFT bin (31 Hz),
     # where no mel band hears it; ours counts only f_min–f_max, so it is louder in the
-    # bands by a near-constant offset (measured 2.7 dB for 3-4 s).
+    # bands by a near-constant offset (measured 2.7 dB at 3 s, 3.4 dB at 4 s: it grows with length).
     gap = _noise_gap("pink", "pink_noise", 10.0)
     offset = np.median(gap)
-    assert 1.5 < offset < 4.0
+    assert 1.5 < offset < 4.5
     assert np.median(np.abs(gap - offset)) < 0.5 and np.abs(gap - offset).max() < 2.0
 
 
