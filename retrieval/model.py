@@ -7,24 +7,29 @@ NonFiniteOutput instead of reaching an index or a ranking.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from .frontend import AudioDecodeError, FrontendConfig, audio_to_mel, chunk_mel
-from .query import ParsedQuery, parse_query, phrase_words
-from .towers import AudioTowerConfig, ShortChunkCNN, WordTower, WordTowerConfig
-from .word_vectors import WordVectorsConfig, load_word_vectors
+from .frontend import AudioDecodeError, audio_to_mel, chunk_mel
+from .model_config import ModelConfig
+from .query import ParsedQuery, QueryError, parse_query
+from .towers import build_tower
+from .vectors import l2_normalize
 
-__all__ = ["ModelConfig", "MusicSearchModel", "NonFiniteOutput", "l2_normalize"]
+__all__ = ["ModelConfig", "MusicSearchModel", "NonFiniteOutput", "MissingTower", "l2_normalize"]
 
 
 class NonFiniteOutput(FloatingPointError):
     """The model turned finite input into NaN or infinity: its weights are unusable
     (typically a diverged training run)."""
+
+
+class MissingTower(QueryError):
+    """A query that needs a tower this model does not have (e.g. a sentence query on a
+    word-only model)."""
 
 
 def _finite(vectors: np.ndarray, what: str) -> np.ndarray:
@@ -34,89 +39,45 @@ def _finite(vectors: np.ndarray, what: str) -> np.ndarray:
     return vectors
 
 
-def l2_normalize(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    # the norm in float64: float32 squares overflow from |x| ≈ 1e19, which would give 0
-    norm = np.linalg.norm(np.asarray(x, dtype=np.float64), axis=axis, keepdims=True)
-    return (x / np.maximum(norm, 1e-12)).astype(np.result_type(x, np.float32), copy=False)
-
-
-@dataclass
-class ModelConfig:
-    frontend: FrontendConfig = field(default_factory=FrontendConfig)
-    audio: AudioTowerConfig = field(default_factory=AudioTowerConfig)
-    word: WordTowerConfig = field(default_factory=WordTowerConfig)
-    word_vectors: WordVectorsConfig = field(default_factory=WordVectorsConfig)
-    tags: list[str] = field(default_factory=list)      # tag vocabulary seen in training
-    max_chunks: int = 8                                # chunks averaged per song (Won: 8)
-
-    @property
-    def joint_dim(self) -> int:
-        return self.audio.joint_dim
-
-    def problems(self) -> list[str]:
-        """What makes this config unbuildable or unusable, as `section.key` messages."""
-        audio, word, frontend = self.audio, self.word, self.frontend
-        pooled = 2 ** len(audio.channels)   # each audio block halves frequency and time
-        checks = [
-            (word.word_dim == self.word_vectors.dim,
-             f"word.word_dim ({word.word_dim}) must equal word_vectors.dim "
-             f"({self.word_vectors.dim})"),
-            (audio.joint_dim == word.joint_dim,
-             f"audio.joint_dim ({audio.joint_dim}) must equal word.joint_dim ({word.joint_dim})"),
-            (audio.n_mels == frontend.n_mels,
-             f"audio.n_mels ({audio.n_mels}) must equal frontend.n_mels ({frontend.n_mels})"),
-            (all(width >= 1 for width in audio.channels), "audio.channels must all be ≥ 1"),
-            (frontend.n_mels >= pooled and frontend.chunk_frames >= pooled,
-             f"frontend.n_mels and frontend.chunk_frames must be ≥ {pooled} "
-             f"({len(audio.channels)} pooling blocks), got {frontend.n_mels} and "
-             f"{frontend.chunk_frames}"),
-            (min(audio.backbone_dim, audio.joint_dim, word.hidden_dim, self.word_vectors.dim) >= 1,
-             "audio.backbone_dim, audio.joint_dim, word.hidden_dim and word_vectors.dim "
-             "must be ≥ 1"),
-            (0 <= audio.dropout < 1 and 0 <= word.dropout < 1,
-             "audio.dropout and word.dropout must be in [0, 1)"),
-            (self.max_chunks >= 1, f"max_chunks must be ≥ 1, got {self.max_chunks}"),
-        ]
-        return [message for ok, message in checks if not ok]
-
-    def to_dict(self) -> dict:
-        return {"frontend": self.frontend.to_dict(), "audio": self.audio.to_dict(),
-                "word": self.word.to_dict(), "word_vectors": self.word_vectors.to_dict(),
-                "tags": list(self.tags), "max_chunks": self.max_chunks}
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "ModelConfig":
-        return cls(frontend=FrontendConfig.from_dict(data["frontend"]),
-                   audio=AudioTowerConfig.from_dict(data["audio"]),
-                   word=WordTowerConfig.from_dict(data["word"]),
-                   word_vectors=WordVectorsConfig.from_dict(data["word_vectors"]),
-                   tags=list(data.get("tags", [])), max_chunks=int(data.get("max_chunks", 8)))
-
-
 class MusicSearchModel(nn.Module):
+    """The towers a config names (`self.towers[kind]`), plus the encoders that use them."""
+
     def __init__(self, config: ModelConfig):
         super().__init__()
         problems = config.problems()
         if problems:
             raise ValueError("; ".join(problems))
         self.config = config
-        self.audio_tower = ShortChunkCNN(config.audio)
-        self.word_tower = WordTower(config.word)
+        self.towers = nn.ModuleDict({kind: build_tower(kind, tower)
+                                     for kind, tower in config.towers.items()})
         self.eval()
+
+    def has_tower(self, kind: str) -> bool:
+        return kind in self.towers
+
+    def tower(self, kind: str) -> nn.Module:
+        """towers[kind], or MissingTower naming the towers this model has."""
+        if kind not in self.towers:
+            raise MissingTower(f"this model has no {kind} tower (it has: "
+                               f"{', '.join(self.towers)})")
+        return self.towers[kind]
+
+    @property
+    def audio_tower(self) -> nn.Module:
+        return self.tower("audio")
+
+    @property
+    def word_tower(self) -> nn.Module:
+        return self.tower("word")
 
     # ---- word side -------------------------------------------------------------------
     @property
     def word_vectors(self):
-        return load_word_vectors(self.config.word_vectors)
+        return self.word_tower.word_vectors
 
     def phrase_vector(self, phrase: str) -> np.ndarray | None:
         """Mean of the unit word vectors of a phrase's known words; None if none known."""
-        keyed = self.word_vectors
-        vectors = [keyed[w] / max(np.linalg.norm(keyed[w]), 1e-12)
-                   for w in phrase_words(phrase, keyed.key_to_index.__contains__)]
-        if not vectors:
-            return None
-        return l2_normalize(np.mean(vectors, axis=0)).astype(np.float32)
+        return self.word_tower.phrase_vector(phrase)
 
     @torch.no_grad()
     def encode_words(self, phrases: list[str]) -> np.ndarray:
@@ -133,8 +94,7 @@ class MusicSearchModel(nn.Module):
         return l2_normalize(out).astype(np.float32)
 
     def parse(self, text: str) -> ParsedQuery:
-        keyed = self.word_vectors
-        return parse_query(text, self.config.tags, keyed.key_to_index.__contains__)
+        return parse_query(text, self.config.tags, self.word_tower.knows)
 
     def encode_text(self, text: str) -> tuple[np.ndarray, ParsedQuery]:
         """A free-text or tag query → (joint_dim,) unit vector, with how it was parsed.
@@ -145,6 +105,16 @@ class MusicSearchModel(nn.Module):
         parsed = self.parse(text)
         vector = l2_normalize(self.encode_words(parsed.terms).mean(axis=0))
         return vector.astype(np.float32), parsed
+
+    # ---- sentence side ---------------------------------------------------------------
+    @torch.no_grad()
+    def encode_sentences(self, texts: list[str]) -> np.ndarray:
+        """Sentences → (n, joint_dim) unit vectors through the sentence tower; MissingTower
+        if the model has none."""
+        tower = self.tower("sentence")
+        self.eval()
+        out = np.asarray(tower.encode_sentences(list(texts)), dtype=np.float32)
+        return l2_normalize(_finite(out, ", ".join(repr(t) for t in texts))).astype(np.float32)
 
     # ---- audio side ------------------------------------------------------------------
     @torch.no_grad()

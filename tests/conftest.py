@@ -51,9 +51,9 @@ def tiny_audio(tmp_path_factory):
 
 
 def tiny_model_config() -> ModelConfig:
-    return ModelConfig(audio=AudioTowerConfig(channels=[4, 4, 8, 8, 8, 16, 16], backbone_dim=32,
-                                              joint_dim=32),
-                       word=WordTowerConfig(hidden_dim=32, joint_dim=32),
+    return ModelConfig(towers={"audio": AudioTowerConfig(channels=[4, 4, 8, 8, 8, 16, 16],
+                                                         backbone_dim=32, joint_dim=32),
+                               "word": WordTowerConfig(hidden_dim=32, joint_dim=32)},
                        tags=list(TINY_TAGS), max_chunks=4)
 
 

@@ -40,7 +40,7 @@ def test_not_a_bundle_and_mismatched_weights(tiny_bundle, tmp_path):
     broken = tmp_path / "broken"
     broken.mkdir()
     config = json.loads((tiny_bundle / "config.json").read_text())
-    config["model"]["audio"]["channels"] = [8] * 7
+    config["model"]["towers"]["audio"]["channels"] = [8] * 7
     (broken / "config.json").write_text(json.dumps(config))
     (broken / "model.safetensors").write_bytes((tiny_bundle / "model.safetensors").read_bytes())
     with pytest.raises(BundleError, match="do not match"):

@@ -16,9 +16,15 @@ from training.checkpoint import ResumeError
 from training.config import ConfigError, load_train_config
 from training.losses import triplet_loss
 from training.metrics import NonFiniteScores, tag_retrieval_metrics
+from training.objectives import pick_negatives, triplet
 from training.samplers import (BalancedSampler, BalancedWeightedSampler, RandomSampler,
                                TagTrackIndex)
 from training.trainer import TrainingDiverged, train
+
+
+TINY_TOWERS = {"audio": {"type": "short_chunk_cnn", "channels": [4, 4, 8, 8, 8, 16, 16],
+                         "backbone_dim": 16, "joint_dim": 16},
+               "word": {"type": "word_mlp", "hidden_dim": 16, "joint_dim": 16}}
 
 
 def test_triplet_loss_zero_when_margin_satisfied_and_positive_otherwise():
@@ -39,35 +45,55 @@ def _index():
     return TagTrackIndex.from_track_tags(track_tags, ["a", "b", "c", "d"])
 
 
-@pytest.mark.parametrize("cls", [BalancedSampler, BalancedWeightedSampler])
-def test_in_batch_negatives_never_carry_the_anchor_tag(cls):
+@pytest.mark.parametrize("cls", [BalancedSampler, BalancedWeightedSampler, RandomSampler])
+def test_negatives_never_carry_the_anchor_tag(cls):
     index, rng = _index(), np.random.default_rng(1)
     sampler = cls(index)
+    torch.manual_seed(0)
     for _ in range(20):
-        tags, tracks = sampler.sample_anchors(rng, 16)
-        assert all(index.has_tag[t, g] for g, t in zip(tags, tracks))
-        chosen = sampler.choose_negatives(rng, tags, tracks, rng.random((16, 16)))
-        for anchor, j in zip(tags, chosen):
+        batch = sampler.sample(rng, 16)
+        tags, tracks = batch.anchor_tags, batch.tracks
+        assert all(index.has_tag[t, g] for g, t in zip(tags, tracks))   # positives first
+        assert len(tracks) == (32 if cls is RandomSampler else 16)     # random adds negatives
+        relevant = index.relevant(batch)
+        chosen = pick_negatives(torch.rand(16, len(tracks)), torch.from_numpy(relevant),
+                                sampler.negatives)
+        for anchor, j in zip(tags, chosen.tolist()):
             if j >= 0:
                 assert not index.has_tag[tracks[j], anchor]
+        if cls is RandomSampler:   # each extra negative lacks its own anchor's tag
+            assert all(not index.has_tag[n, t] for t, n in zip(tags, tracks[16:]))
 
 
 def test_balanced_anchors_are_uniform_over_tags_random_follow_popularity():
     index, rng = _index(), np.random.default_rng(2)
-    balanced = np.bincount(BalancedSampler(index).sample_anchors(rng, 8000)[0], minlength=4)
+    balanced = np.bincount(BalancedSampler(index).sample(rng, 8000).anchor_tags, minlength=4)
     assert balanced.min() / balanced.max() > 0.9
-    tags, tracks = RandomSampler(index).sample_anchors(rng, 64)
-    negatives = RandomSampler(index).sample_negatives(rng, tags)
-    assert all(not index.has_tag[n, t] for t, n in zip(tags, negatives))
+    by_track = np.bincount(RandomSampler(index).sample(rng, 8000).anchor_tags, minlength=4)
+    popularity = index.has_tag.sum(axis=0)
+    assert np.argmax(by_track) == np.argmax(popularity)
 
 
-def test_weighted_sampler_prefers_close_negatives():
-    index = TagTrackIndex.from_track_tags([["a"], ["b"], ["b"]], ["a", "b"])
-    sampler, rng = BalancedWeightedSampler(index), np.random.default_rng(3)
-    distances = np.array([[0.0, 0.1, 1.9]] * 3)   # anchor tag a; songs 1 (close) and 2 (far)
-    picks = [sampler.choose_negatives(rng, np.array([0]), np.array([0, 1, 2]), distances[:1])[0]
-             for _ in range(500)]
+def test_distance_weighting_prefers_close_negatives():
+    relevant = torch.tensor([[True, False, False]])    # song 0 carries the anchor's tag
+    distances = torch.tensor([[0.0, 0.1, 1.9]])        # song 1 close, song 2 far
+    torch.manual_seed(3)
+    picks = [pick_negatives(distances, relevant, "distance_weighted").item() for _ in range(500)]
     assert picks.count(1) > 3 * picks.count(2) and 0 not in picks
+    uniform = [pick_negatives(distances, relevant, "uniform").item() for _ in range(500)]
+    assert 0.7 < uniform.count(1) / uniform.count(2) < 1.4 and 0 not in uniform
+
+
+def test_triplet_objective_matches_the_triplet_loss_and_skips_anchors_without_negatives():
+    text = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    audio = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
+    # anchor 0: only audio 2 is a negative; anchor 1: every song is relevant
+    relevant = torch.tensor([[True, True, False], [True, True, True]])
+    loss = triplet(text, audio, relevant, margin=0.4)
+    assert loss.item() == pytest.approx(triplet_loss(text[:1], audio[:1], audio[2:], 0.4).item())
+    assert triplet(text, audio, torch.ones(2, 3, dtype=torch.bool)) is None
+    with pytest.raises(ValueError, match="relevant"):
+        triplet(text, audio, torch.ones(2, 2, dtype=torch.bool))
 
 
 def test_metrics_perfect_and_baseline():
@@ -97,10 +123,10 @@ def test_tiny_training_run_writes_a_loadable_bundle_and_resumes(tiny_audio, tmp_
     config_path = tmp_path / "tiny.yaml"
     config_path.write_text(yaml.safe_dump({
         "data": {"corpus": str(folder), "min_tag_tracks": 1, "cache_dir": str(tmp_path / "cache")},
-        "audio": {"channels": [4, 4, 8, 8, 8, 16, 16], "backbone_dim": 16, "joint_dim": 16},
-        "word": {"hidden_dim": 16, "joint_dim": 16},
-        "optim": {"batch_size": 4, "steps_per_epoch": 2, "epochs": 1},
-        "max_chunks": 2}))
+        "model": {"towers": TINY_TOWERS, "max_chunks": 2},
+        # random: every anchor gets a negative from the whole set, so no step is skipped
+        "objective": {"sampler": "random"},
+        "optim": {"batch_size": 4, "steps_per_epoch": 2, "epochs": 1}}))
     config = load_train_config(config_path)
     result = train(config, tmp_path / "run", command="test", progress=False, log=lambda m: None)
     model = load_bundle(result.bundle)
@@ -149,7 +175,7 @@ def test_a_tag_on_every_track_never_anchors():
     index = TagTrackIndex.from_track_tags([["a", "b"], ["a"], ["a", "b"]], ["a", "b"])
     rng = np.random.default_rng(0)
     for cls in (BalancedSampler, RandomSampler):
-        tags, _ = cls(index).sample_anchors(rng, 64)
+        tags = cls(index).sample(rng, 64).anchor_tags
         assert set(tags) == {1}                         # only "b" has a negative (track 1)
     with pytest.raises(ValueError, match="no triplet has a negative"):
         BalancedSampler(TagTrackIndex.from_track_tags([["a"], ["a"]], ["a"]))
@@ -175,8 +201,7 @@ def test_evaluation_does_not_swallow_a_diverged_model(tiny_model, tiny_audio):
         evaluate_tags(tiny_model, records[:4], mels)
 
 
-BASE = {"audio": {"channels": [4, 4, 8, 8, 8, 16, 16], "backbone_dim": 16, "joint_dim": 16},
-        "word": {"hidden_dim": 16, "joint_dim": 16},
+BASE = {"model": {"towers": TINY_TOWERS},
         "optim": {"batch_size": 4, "steps_per_epoch": 2, "epochs": 1}}
 
 
@@ -191,26 +216,65 @@ BASE = {"audio": {"channels": [4, 4, 8, 8, 8, 16, 16], "backbone_dim": 16, "join
     ("optim", "max_minutes", -5.0, "optim.max_minutes must be > 0"),
     ("optim", "seed", -1, "optim.seed must be ≥ 0"),
     ("objective", "margin", -1.0, "objective.margin must be in (0, 2]"),
-    ("audio", "dropout", 2.0, "audio.dropout and word.dropout must be in [0, 1)"),
-    ("frontend", "hop_length", 0, "hop_length must be ≥ 1"),
-    ("frontend", "n_fft", 0, "n_fft must be ≥ 2"),
-    ("frontend", "sample_rate", 0, "sample_rate 0 is outside"),
-    ("frontend", "f_max", 20000.0, "f_max ≤ sample_rate / 2 = 8000 Hz"),
-    ("frontend", "max_seconds", -1.0, "max_seconds must be a finite number ≥ 0.032"),
-    ("frontend", "chunk_frames", 10, "frontend.n_mels and frontend.chunk_frames must be ≥ 128"),
+    ("model.towers.audio", "dropout", 2.0, "model.towers.audio.dropout must be in [0, 1)"),
+    ("model.towers.word", "dropout", -0.1, "model.towers.word.dropout must be in [0, 1)"),
+    ("model.frontend", "hop_length", 0, "model.frontend: hop_length must be ≥ 1"),
+    ("model.frontend", "n_fft", 0, "n_fft must be ≥ 2"),
+    ("model.frontend", "sample_rate", 0, "sample_rate 0 is outside"),
+    ("model.frontend", "f_max", 20000.0, "f_max ≤ sample_rate / 2 = 8000 Hz"),
+    ("model.frontend", "max_seconds", -1.0, "max_seconds must be a finite number ≥ 0.032"),
+    ("model.frontend", "chunk_frames", 10,
+     "model.frontend.n_mels and model.frontend.chunk_frames must be ≥ 128"),
     ("data", "min_tag_tracks", 0, "data.min_tag_tracks must be ≥ 1"),
-    (None, "max_chunks", 0, "max_chunks must be ≥ 1"),
+    ("model", "max_chunks", 0, "model.max_chunks must be ≥ 1"),
+    # towers: an unknown type names the known ones; dimensions that cannot meet are named
+    ("model.towers.audio", "type", "resnet9000",
+     "model.towers.audio.type: unknown audio tower type 'resnet9000' (known: short_chunk_cnn)"),
+    ("model.towers.word", "joint_dim", 24, "towers must share one joint_dim, got "
+     "model.towers.audio.joint_dim 16, model.towers.word.joint_dim 24"),
+    ("model.towers.word", "vectors", {"dim": 0}, "model.towers.word.hidden_dim, "
+     "model.towers.word.joint_dim and model.towers.word.vectors.dim must be ≥ 1"),
+    ("model.towers.audio", "n_mels", 64,
+     "model.towers.audio.n_mels (64) must equal model.frontend.n_mels (128)"),
+    ("model.towers", "video", {"type": "x"}, "model.towers.video: unknown tower kind 'video'"),
+    ("model", "tags", ["piano"], "model.tags: the tag vocabulary comes from the training data"),
 ])
 def test_config_rejects_nonsense_values(tmp_path, section, key, value, message):
-    config = {**BASE, "data": {"corpus": "demo"}}
-    if section is None:
-        config[key] = value
-    else:
-        config[section] = {**config.get(section, {}), key: value}
+    config = json.loads(json.dumps({**BASE, "data": {"corpus": "demo"}}))
+    node = config
+    for part in section.split("."):
+        node = node.setdefault(part, {})
+    node[key] = value
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(config))
-    with pytest.raises(ConfigError, match=re.escape(message)):
+    with pytest.raises(ConfigError, match=re.escape(message)) as caught:
         load_train_config(path)
+    assert "\n" not in str(caught.value)
+
+
+def test_old_layout_configs_still_load_and_match_the_new_layout(tmp_path):
+    """Top-level frontend/audio/word/word_vectors (before towers were registered)."""
+    old = {"audio": TINY_TOWERS["audio"] | {"dropout": 0.2}, "frontend": {"n_mels": 128},
+           "word": {"word_dim": 50, "hidden_dim": 16, "joint_dim": 16},
+           "word_vectors": {"dim": 50}, "max_chunks": 3}
+    path = tmp_path / "old.yaml"
+    path.write_text(yaml.safe_dump(old))
+    model = load_train_config(path).model
+    assert model.towers["audio"].dropout == 0.2 and model.towers["word"].hidden_dim == 16
+    assert model.max_chunks == 3 and model.towers["word"].vectors.dim == 50
+    path.write_text(yaml.safe_dump({**old, "word_vectors": {"dim": 300}}))
+    with pytest.raises(ConfigError, match=re.escape("word.word_dim (50) must equal "
+                                                    "word_vectors.dim (300)")):
+        load_train_config(path)
+    path.write_text(yaml.safe_dump({**old, "model": {"max_chunks": 2}}))
+    with pytest.raises(ConfigError, match="belong inside the model section"):
+        load_train_config(path)
+
+
+def test_shipped_training_config_describes_the_shipped_model():
+    from retrieval.bundle import bundle_model_config, default_bundle_path, read_bundle_config
+    shipped = bundle_model_config(read_bundle_config(default_bundle_path()))
+    assert load_train_config("configs/demo.yaml").model_config(shipped.tags) == shipped
 
 
 def test_config_reads_exponent_notation_yaml_leaves_as_a_string(tmp_path):
@@ -249,7 +313,8 @@ def test_training_skips_batches_without_negatives_and_stops_on_divergence(tiny_a
     bundle = (run / "model" / "model.safetensors").read_bytes()
 
     # resuming under another model config or tag vocabulary is refused, naming it
-    other = {**config, "audio": {**config["audio"], "channels": [4, 4, 8, 8, 8, 16, 8]}}
+    other = json.loads(json.dumps(config))
+    other["model"]["towers"]["audio"]["channels"] = [4, 4, 8, 8, 8, 16, 8]
     path.write_text(yaml.safe_dump(other))
     with pytest.raises(ResumeError, match=re.escape("audio.channels [4, 4, 8, 8, 8, 16, 16] → "
                                                     "[4, 4, 8, 8, 8, 16, 8]")):

@@ -1,29 +1,29 @@
 """Typed training configuration, loaded from YAML (configs/*.yaml).
 
 One dataclass per section; unknown keys and wrong types are errors that name the key, so
-a typo in a config never silently falls back to a default.
+a typo in a config never silently falls back to a default. The `model` section is the
+model's own config (retrieval.model_config.ModelConfig: front end, towers by kind and
+type, max_chunks), read by the same loader as a bundle's; the tag vocabulary is not part
+of it, since training derives it from the data.
+
+Configs written before towers were registered (top-level frontend, audio, word,
+word_vectors, max_chunks) are translated into a `model` section.
 """
 from __future__ import annotations
 
 import dataclasses
 import math
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
-from retrieval.frontend import FrontendConfig
-from retrieval.towers import AudioTowerConfig, WordTowerConfig
-from retrieval.word_vectors import GLOVE_PACKAGE, WordVectorsConfig
+from retrieval.model_config import LEGACY_KEYS, ModelConfig, from_legacy_layout
+from retrieval.typed_config import ConfigError, from_mapping
 
 __all__ = ["ConfigError", "DataConfig", "ObjectiveConfig", "OptimConfig", "TrainConfig",
            "load_train_config", "from_mapping", "read_yaml_mapping", "raise_problems",
-           "folder_problem"]
-
-
-class ConfigError(ValueError):
-    """A config file that cannot be used; the message names the file and key."""
+           "folder_problem", "translate_legacy_layout"]
 
 
 def _positive(value) -> bool:
@@ -71,22 +71,31 @@ class DataConfig:
 
 @dataclass
 class ObjectiveConfig:
-    loss: str = "triplet"                 # see training.losses.LOSSES
+    loss: str = "triplet"                 # see training.objectives.OBJECTIVES
     margin: float = 0.4                   # Won's repository value
     sampler: str = "balanced_weighted"    # see training.samplers.SAMPLERS
+    negatives: str | None = None          # uniform | distance_weighted; None: the sampler's
 
     def problems(self) -> list[str]:
-        from .losses import LOSSES
+        from .objectives import NEGATIVE_WEIGHTINGS, OBJECTIVES
         from .samplers import SAMPLERS
         checks = [
-            (self.loss in LOSSES, f"objective.loss {self.loss!r} is not one of {', '.join(LOSSES)}"),
+            (self.loss in OBJECTIVES,
+             f"objective.loss {self.loss!r} is not one of {', '.join(OBJECTIVES)}"),
             (self.sampler in SAMPLERS,
              f"objective.sampler {self.sampler!r} is not one of {', '.join(SAMPLERS)}"),
+            (self.negatives is None or self.negatives in NEGATIVE_WEIGHTINGS,
+             f"objective.negatives {self.negatives!r} is not one of "
+             f"{', '.join(NEGATIVE_WEIGHTINGS)}"),
             # cosine distances lie in [0, 2]: a margin outside (0, 2] never or always binds
             (math.isfinite(self.margin) and 0 < self.margin <= 2,
              f"objective.margin must be in (0, 2], got {self.margin}"),
         ]
         return [message for ok, message in checks if not ok]
+
+    def params(self, sampler) -> dict:
+        """Keyword arguments of the objective; the sampler's negative weighting by default."""
+        return {"margin": self.margin, "negatives": self.negatives or sampler.negatives}
 
 
 @dataclass
@@ -123,90 +132,50 @@ class OptimConfig:
 @dataclass
 class TrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
-    frontend: FrontendConfig = field(default_factory=FrontendConfig)
-    audio: AudioTowerConfig = field(default_factory=AudioTowerConfig)
-    word: WordTowerConfig = field(default_factory=WordTowerConfig)
-    word_vectors: WordVectorsConfig = field(default_factory=WordVectorsConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
-    max_chunks: int = 8
     out: str = "runs/demo"
 
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+    @property
+    def frontend(self):
+        return self.model.frontend
 
-    def model_config(self, tags: list[str] | None = None):
-        """The model this config trains (retrieval.model.ModelConfig)."""
-        from retrieval.model import ModelConfig
-        return ModelConfig(frontend=self.frontend, audio=self.audio, word=self.word,
-                           word_vectors=self.word_vectors, tags=list(tags or []),
-                           max_chunks=self.max_chunks)
+    def to_dict(self) -> dict:
+        return {"data": dataclasses.asdict(self.data), "model": self.model.to_dict(),
+                "objective": dataclasses.asdict(self.objective),
+                "optim": dataclasses.asdict(self.optim), "out": self.out}
+
+    def model_config(self, tags: list[str] | None = None) -> ModelConfig:
+        """The model this config trains, with the tag vocabulary training derived."""
+        return dataclasses.replace(self.model, tags=list(tags or []))
 
     def validate(self, where: str = "config") -> "TrainConfig":
         """Check names, sizes and ranges now, not after minutes of feature extraction."""
         checks = [
-            (self.word_vectors.source in (GLOVE_PACKAGE, "file"),
-             f"word_vectors.source must be {GLOVE_PACKAGE!r} or 'file'"),
-            (self.word_vectors.source != "file" or bool(self.word_vectors.path)
-             and Path(self.word_vectors.path).is_file(),
-             f"word_vectors.path not found: {self.word_vectors.path}"),
-            (len(self.audio.channels) == 7, "audio.channels needs 7 widths (128 mels pool to 1)"),
+            (not self.model.tags, "model.tags: the tag vocabulary comes from the training "
+                                  "data (data.min_tag_tracks); remove it"),
             (bool(self.out), "out must name a run folder"),
         ]
         problems = (self.data.problems() + self.objective.problems() + self.optim.problems()
-                    + self.model_config().problems()
+                    + self.model.problems("model.")
                     + [message for ok, message in checks if not ok])
         problems += filter(None, [folder_problem(self.out, "out")])
         raise_problems(problems, where)
         return self
 
 
-def _coerce(value, annotation, where: str):
-    origin = typing.get_origin(annotation)
-    args = typing.get_args(annotation)
-    if dataclasses.is_dataclass(annotation):
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where}: expected a mapping")
-        return from_mapping(annotation, value, where)
-    if origin is typing.Union or (origin is not None and type(None) in args):
-        if value is None:
-            return None
-        inner = [a for a in args if a is not type(None)][0]
-        return _coerce(value, inner, where)
-    if origin is list:
-        if not isinstance(value, list):
-            raise ConfigError(f"{where}: expected a list")
-        return [_coerce(v, args[0], where) for v in value]
-    if annotation is float:
-        # YAML 1.1 reads 1e-3 (no dot) as a string: accept what float() accepts
-        if isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        raise ConfigError(f"{where}: expected a number, got {value!r}")
-    # bool is an int in Python: `epochs: true` must not mean one epoch
-    if annotation in (int, str, bool) and (not isinstance(value, annotation)
-                                           or annotation is int and isinstance(value, bool)):
-        raise ConfigError(f"{where}: expected {annotation.__name__}, got {value!r}")
-    return value
-
-
-def from_mapping(cls, data: dict, where: str = "config"):
-    """Build dataclass `cls` from a mapping, checking keys and types recursively."""
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)} "
-                          f"(known: {', '.join(sorted(names))})")
-    values = {k: _coerce(v, hints[k], f"{where}.{k}") for k, v in data.items()}
-    try:
-        return cls(**values)
-    except ValueError as error:   # a section that checks itself (e.g. FrontendConfig)
-        raise ConfigError(f"{where}: {error}") from None
+def translate_legacy_layout(data: dict, where: str = "config") -> dict:
+    """A training mapping with the pre-tower top-level model sections moved into `model`."""
+    legacy = [key for key in ("frontend", *LEGACY_KEYS, "max_chunks") if key in data]
+    if not legacy:
+        return data
+    if "model" in data:
+        raise ConfigError(f"{where}: {', '.join(legacy)} belong inside the model section "
+                          "(model.frontend, model.towers, model.max_chunks)")
+    out = {key: value for key, value in data.items() if key not in legacy}
+    out["model"] = from_legacy_layout({key: data[key] for key in legacy}, where)
+    return out
 
 
 def read_yaml_mapping(path: str | Path) -> dict:
@@ -233,4 +202,5 @@ def load_train_config(path: str | Path, overrides: dict | None = None) -> TrainC
         for key in parents:
             node = node.setdefault(key, {})
         node[leaf] = value
+    data = translate_legacy_layout(data, str(path))
     return from_mapping(TrainConfig, data, where=str(path)).validate(str(path))

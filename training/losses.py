@@ -1,4 +1,4 @@
-"""Losses on embeddings (never on the model), plus a name registry.
+"""Losses on embeddings (never on the model); training.objectives registers them by name.
 
 Triplet (Won, Eq. 5.1): L = [D(t_a, s_p) − D(t_a, s_n) + δ]_+ with D the cosine distance.
 """
@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["cosine_distance", "triplet_loss", "LOSSES"]
+__all__ = ["cosine_distance", "triplet_loss"]
 
 
 def cosine_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -25,6 +25,3 @@ def triplet_loss(anchor: torch.Tensor, positive: torch.Tensor, negative: torch.T
         raise ValueError("triplet_loss needs at least one triplet")
     return F.relu(cosine_distance(anchor, positive) - cosine_distance(anchor, negative)
                   + margin).mean()
-
-
-LOSSES = {"triplet": triplet_loss}

@@ -1,17 +1,21 @@
-"""Triplet samplers for tag-to-music training (Won, Sec. 5.2; research/seed-001 §4.1).
+"""Batch samplers for tag-to-music training (Won, Sec. 5.2; research/seed-001 §4.1).
 
-- random: a random song, one of its tags as the anchor; the negative is a random song of
-  the whole training set without that tag (biased toward popular tags).
-- balanced: the anchor tag is drawn uniformly, then a song carrying it; negatives are drawn
-  uniformly from the batch's other songs that do not carry the anchor tag.
+One API: `sampler.sample(rng, batch_size) -> Batch(anchor_tags, tracks)`, where tracks[:A]
+are the A anchors' positives and any further tracks are extra negatives. Which column is
+an anchor's negative is the objective's choice (training.objectives), among the columns
+`index.relevant(batch)` marks as not carrying the anchor's tag; each sampler names the
+negative weighting it was designed with (`negatives`).
+
+- random: a random song, one of its tags as the anchor; for each anchor a random song of
+  the whole training set without that tag is appended (biased toward popular tags).
+- balanced: the anchor tag is drawn uniformly, then a song carrying it; negatives come from
+  the batch, uniformly.
 - balanced_weighted: balanced anchors; in-batch negatives drawn with probability inversely
-  proportional to their cosine distance from the anchor tag (distance-weighted sampling):
-  hard negatives are favoured, semi-hard and easy ones still drawn.
+  proportional to their cosine distance from the anchor tag (distance-weighted sampling).
 
-A negative never carries the anchor tag, and a tag carried by every training track never
-anchors (it has no negative anywhere). In-batch samplers can still find no negative for
-an anchor (−1): the trainer drops those triplets, and skips a batch left with none.
-Samplers see tag/track ids and distances only.
+A tag carried by every training track never anchors (it has no negative anywhere). An
+anchor can still find no negative in its batch: the objective drops it, and the trainer
+skips a batch left with none. Samplers see tag and track ids only.
 """
 from __future__ import annotations
 
@@ -19,8 +23,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["TagTrackIndex", "RandomSampler", "BalancedSampler", "BalancedWeightedSampler",
-           "SAMPLERS", "make_sampler"]
+__all__ = ["Batch", "TagTrackIndex", "RandomSampler", "BalancedSampler",
+           "BalancedWeightedSampler", "SAMPLERS", "make_sampler"]
+
+
+@dataclass
+class Batch:
+    anchor_tags: np.ndarray          # (A,) tag ids
+    tracks: np.ndarray               # (B ≥ A,) track ids: A positives, then extra negatives
 
 
 @dataclass
@@ -39,6 +49,10 @@ class TagTrackIndex:
                     has_tag[row, column[name]] = True
         return cls(tags=list(tags), has_tag=has_tag)
 
+    def relevant(self, batch: Batch) -> np.ndarray:
+        """(A, B) bool: batch track j carries anchor i's tag."""
+        return self.has_tag[batch.tracks][:, batch.anchor_tags].T
+
     def tracks_with(self, tag: int) -> np.ndarray:
         return np.flatnonzero(self.has_tag[:, tag])
 
@@ -54,48 +68,28 @@ class TagTrackIndex:
 
 
 class BalancedSampler:
-    """Uniform anchor tags; uniform in-batch negatives without the anchor tag."""
-    needs_external_negatives = False
+    """Uniform anchor tags, each with a song carrying it; negatives from the batch."""
+    negatives = "uniform"
 
     def __init__(self, index: TagTrackIndex):
         self.index = index
         self._members = [index.tracks_with(t) for t in range(len(index.tags))]
         self._usable = np.array(index.contrastive_tags())
 
-    def sample_anchors(self, rng: np.random.Generator, batch_size: int):
+    def sample(self, rng: np.random.Generator, batch_size: int) -> Batch:
         tags = rng.choice(self._usable, size=batch_size)
         tracks = np.array([rng.choice(self._members[t]) for t in tags])
-        return tags, tracks
-
-    def _negative_weights(self, distances: np.ndarray) -> np.ndarray:
-        return np.ones_like(distances)
-
-    def choose_negatives(self, rng: np.random.Generator, tags: np.ndarray,
-                         batch_tracks: np.ndarray, distances: np.ndarray) -> np.ndarray:
-        """For each anchor i, a batch position j whose track lacks tag i (−1 if none).
-
-        `distances[i, j]` is the cosine distance between anchor tag i and batch song j.
-        """
-        valid = ~self.index.has_tag[batch_tracks][:, tags].T    # (anchors, batch songs)
-        weights = self._negative_weights(distances) * valid
-        chosen = np.full(len(tags), -1)
-        for i, row in enumerate(weights):
-            total = row.sum()
-            if total > 0:
-                chosen[i] = rng.choice(len(row), p=row / total)
-        return chosen
+        return Batch(anchor_tags=tags, tracks=tracks)
 
 
 class BalancedWeightedSampler(BalancedSampler):
     """Balanced anchors; negatives weighted by inverse cosine distance to the anchor."""
-
-    def _negative_weights(self, distances: np.ndarray) -> np.ndarray:
-        return 1.0 / np.clip(distances, 0.05, None)   # clip: a distance of 0 would take all mass
+    negatives = "distance_weighted"
 
 
 class RandomSampler:
-    """Song-first anchors; negatives are random songs of the whole set without the tag."""
-    needs_external_negatives = True
+    """Song-first anchors; one extra negative per anchor from the whole set without its tag."""
+    negatives = "uniform"
 
     def __init__(self, index: TagTrackIndex):
         self.index = index
@@ -103,18 +97,13 @@ class RandomSampler:
         self._anchor_tag[index.contrastive_tags()] = True
         self._tagged = np.flatnonzero((index.has_tag & self._anchor_tag).any(axis=1))
 
-    def sample_anchors(self, rng: np.random.Generator, batch_size: int):
+    def sample(self, rng: np.random.Generator, batch_size: int) -> Batch:
         tracks = rng.choice(self._tagged, size=batch_size)
         tags = np.array([rng.choice(np.flatnonzero(self.index.has_tag[t] & self._anchor_tag))
                          for t in tracks])
-        return tags, tracks
-
-    def sample_negatives(self, rng: np.random.Generator, tags: np.ndarray) -> np.ndarray:
-        negatives = []
-        for tag in tags:
-            pool = np.flatnonzero(~self.index.has_tag[:, tag])
-            negatives.append(rng.choice(pool) if len(pool) else -1)
-        return np.array(negatives)
+        # every anchor tag is contrastive, so some track lacks it
+        negatives = [rng.choice(np.flatnonzero(~self.index.has_tag[:, tag])) for tag in tags]
+        return Batch(anchor_tags=tags, tracks=np.concatenate([tracks, negatives]))
 
 
 SAMPLERS = {"random": RandomSampler, "balanced": BalancedSampler,

@@ -1,10 +1,11 @@
 """Tag-to-music training loop (Won's two-branch triplet network).
 
-Each step: the sampler picks anchor tags and positive songs; one random ~3.7 s chunk per
-song goes through the audio tower and each anchor tag's word vector through the word
-tower; negatives come from the batch (balanced samplers) or the whole set (random); the
-cosine triplet loss updates both towers. After each epoch the model is scored on the
-validation split (macro MAP) and the best epoch is saved as a bundle.
+Each step optimises a list of alignment pairs (training.alignment): today the tag pair,
+where the sampler picks anchor tags, their positive songs and any extra negatives, one
+random ~3.7 s chunk per song goes through the audio tower and each anchor tag's word
+vector through the word tower, and the objective (cosine triplet by default) picks each
+anchor's negative among the batch's songs without its tag. After each epoch the model is
+scored on the validation split (macro MAP) and the best epoch is saved as a bundle.
 
 Guards: a batch in which no anchor found a negative is skipped (its loss would be the
 NaN mean of nothing); a non-finite loss, weight or validation score stops the run with
@@ -23,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
 from retrieval import strict_json
@@ -33,8 +33,8 @@ from retrieval.model import MusicSearchModel, NonFiniteOutput
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import ConfigError, TrainConfig, folder_problem
 from .data import load_catalog_splits, load_split, resolve_catalog, tag_vocabulary
+from .alignment import step_loss, tag_pair
 from .evaluation import evaluate_tags
-from .losses import LOSSES
 from .metrics import NonFiniteScores
 from .samplers import TagTrackIndex, make_sampler
 
@@ -54,18 +54,6 @@ class TrainResult:
     valid_map: float
     test_metrics: dict
     elapsed_s: float
-
-
-def _random_crops(mels: list[np.ndarray], tracks: np.ndarray, frames: int,
-                  rng: np.random.Generator) -> torch.Tensor:
-    crops = []
-    for track in tracks:
-        mel = mels[track]
-        if mel.shape[1] < frames:
-            mel = np.tile(mel, (1, frames // mel.shape[1] + 1))
-        start = rng.integers(0, mel.shape[1] - frames + 1)
-        crops.append(mel[:, start:start + frames])
-    return torch.from_numpy(np.stack(crops).astype(np.float32))
 
 
 def _learning_rate(optim, step: int) -> float:
@@ -124,9 +112,9 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, resume: bool =
     model.config.tags = tags
     tag_inputs = torch.from_numpy(np.stack([model.phrase_vector(t) for t in tags]))
 
-    train_data = load_split(splits["train"], config.frontend, config.data.cache_dir,
+    train_data = load_split(splits["train"], config.model.frontend, config.data.cache_dir,
                             "features (train)", progress)
-    valid_data = load_split(splits["valid"], config.frontend, config.data.cache_dir,
+    valid_data = load_split(splits["valid"], config.model.frontend, config.data.cache_dir,
                             "features (valid)", progress)
     for path, reason in train_data.failed + valid_data.failed:
         log(f"skipped unreadable {path}: {reason}")
@@ -137,7 +125,8 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, resume: bool =
         sampler = make_sampler(config.objective.sampler, index)
     except ValueError as error:
         raise ConfigError(f"{catalog}: {error}") from None
-    loss_fn = LOSSES[config.objective.loss]
+    pairs = [tag_pair(model, sampler, index, tag_inputs, train_data.mels, config.optim.batch_size,
+                      config.objective.loss, config.objective.params(sampler))]
     optimizer = torch.optim.Adam(model.parameters(), lr=config.optim.lr,
                                  weight_decay=config.optim.weight_decay)
     state = {"epoch": 0, "best_map": -1.0, "best_epoch": 0, "history": [], "elapsed_s": 0.0}
@@ -150,8 +139,6 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, resume: bool =
     # time spent in earlier runs of this training counts toward optim.max_minutes
     started -= state.get("elapsed_s", 0.0)
     bundle_dir = out / "model"
-    frames = config.frontend.chunk_frames
-    batch = config.optim.batch_size
 
     for epoch in range(state["epoch"] + 1, config.optim.epochs + 1):
         model.train()
@@ -162,24 +149,10 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, resume: bool =
             for group in optimizer.param_groups:
                 group["lr"] = _learning_rate(config.optim,
                                              (epoch - 1) * config.optim.steps_per_epoch + step)
-            anchor_tags, positives = sampler.sample_anchors(rng, batch)
-            song = F.normalize(model.audio_tower(_random_crops(train_data.mels, positives,
-                                                               frames, rng)), dim=-1)
-            tag = F.normalize(model.word_tower(tag_inputs[anchor_tags]), dim=-1)
-            if sampler.needs_external_negatives:
-                negative_tracks = sampler.sample_negatives(rng, anchor_tags)
-                keep = negative_tracks >= 0
-                negative = F.normalize(model.audio_tower(_random_crops(
-                    train_data.mels, negative_tracks[keep], frames, rng)), dim=-1)
-            else:
-                distances = 1.0 - (tag @ song.T).detach().numpy()
-                chosen = sampler.choose_negatives(rng, anchor_tags, positives, distances)
-                keep = chosen >= 0
-                negative = song[chosen[keep]]
-            if not keep.any():   # no anchor of this batch has a negative: nothing to learn
+            loss, _ = step_loss(pairs, rng)
+            if loss is None:   # no anchor of this batch has a negative: nothing to learn
                 skipped += 1
                 continue
-            loss = loss_fn(tag[keep], song[keep], negative, margin=config.objective.margin)
             if not torch.isfinite(loss):
                 raise _diverged(out, state, f"loss {loss.item()} in epoch {epoch}, step {step + 1}")
             optimizer.zero_grad()
@@ -223,7 +196,7 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, resume: bool =
     best = load_bundle(bundle_dir)
     test_metrics = {}
     if splits.get("test"):
-        test_data = load_split(splits["test"], config.frontend, config.data.cache_dir,
+        test_data = load_split(splits["test"], config.model.frontend, config.data.cache_dir,
                                "features (test)", progress)
         # The in-memory model has no bundle yet: give it the training tag counts, so that
         # zero-shot tags are told apart from tags too rare for the vocabulary.

@@ -7,16 +7,20 @@ shipped default is narrower so it trains on a 2-core CPU and ships under 20 MB.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 
 import torch
 from torch import nn
+
+from .registry import register_tower
 
 __all__ = ["AudioTowerConfig", "ShortChunkCNN"]
 
 
 @dataclass
 class AudioTowerConfig:
+    type: str = "short_chunk_cnn"
     n_mels: int = 128
     channels: list[int] = field(default_factory=lambda: [16, 16, 32, 32, 64, 64, 128])
     backbone_dim: int = 256
@@ -30,6 +34,36 @@ class AudioTowerConfig:
     def from_dict(cls, data: dict) -> "AudioTowerConfig":
         return cls(**data)
 
+    @property
+    def pooling_blocks(self) -> int:
+        return len(self.channels)
+
+    def problems(self, prefix: str = "towers.audio") -> list[str]:
+        checks = [
+            (len(self.channels) == 7,
+             f"{prefix}.channels needs 7 widths (128 mels pool to 1), got {len(self.channels)}"),
+            (all(width >= 1 for width in self.channels), f"{prefix}.channels must all be ≥ 1"),
+            (min(self.backbone_dim, self.joint_dim) >= 1,
+             f"{prefix}.backbone_dim and {prefix}.joint_dim must be ≥ 1"),
+            (math.isfinite(self.dropout) and 0 <= self.dropout < 1,
+             f"{prefix}.dropout must be in [0, 1), got {self.dropout}"),
+        ]
+        return [message for ok, message in checks if not ok]
+
+    def frontend_problems(self, frontend, prefix: str = "towers.audio",
+                          frontend_prefix: str = "frontend") -> list[str]:
+        """What makes this tower unusable on the front end's log-mel chunks."""
+        pooled = 2 ** len(self.channels)   # each block halves frequency and time
+        checks = [
+            (self.n_mels == frontend.n_mels,
+             f"{prefix}.n_mels ({self.n_mels}) must equal {frontend_prefix}.n_mels ({frontend.n_mels})"),
+            (frontend.n_mels >= pooled and frontend.chunk_frames >= pooled,
+             f"{frontend_prefix}.n_mels and {frontend_prefix}.chunk_frames must be ≥ {pooled} "
+             f"({len(self.channels)} pooling blocks), got {frontend.n_mels} and "
+             f"{frontend.chunk_frames}"),
+        ]
+        return [message for ok, message in checks if not ok]
+
 
 class _ConvBlock(nn.Sequential):
     def __init__(self, c_in: int, c_out: int):
@@ -37,7 +71,10 @@ class _ConvBlock(nn.Sequential):
                          nn.ReLU(inplace=True), nn.MaxPool2d(2))
 
 
+@register_tower("audio", "short_chunk_cnn", default=True)
 class ShortChunkCNN(nn.Module):
+    config_class = AudioTowerConfig
+
     def __init__(self, config: AudioTowerConfig):
         super().__init__()
         self.config = config
