@@ -21,6 +21,8 @@ import yaml
 from retrieval.model_config import LEGACY_KEYS, ModelConfig, from_legacy_layout
 from retrieval.typed_config import ConfigError, from_mapping
 
+from .augment import AugmentConfig
+
 __all__ = ["ConfigError", "DataConfig", "ObjectiveConfig", "OptimConfig", "TrainConfig",
            "load_train_config", "from_mapping", "read_yaml_mapping", "raise_problems",
            "folder_problem", "translate_legacy_layout"]
@@ -51,6 +53,9 @@ class DataConfig:
     corpus_tracks: int = 1600     # size of the demo corpus to build if `corpus` is "demo"
     min_tag_tracks: int = 10      # tags on fewer training tracks are left out of the vocabulary
     cache_dir: str | None = None  # feature cache; default: the musicsearch data home
+    # extra renderings of the training tracks (training.crops): SoundFont names (see
+    # training.corpus.soundfonts), .sf2 paths or rendered folders; FluidR3 is refused
+    renderings: list[str] = field(default_factory=list)
 
     def problems(self, prefix: str = "data") -> list[str]:
         checks = [
@@ -66,6 +71,16 @@ class DataConfig:
         problems = [message for ok, message in checks if not ok]
         if self.cache_dir is not None:
             problems += filter(None, [folder_problem(self.cache_dir, f"{prefix}.cache_dir")])
+        return problems + self._rendering_problems(prefix)
+
+    def _rendering_problems(self, prefix: str) -> list[str]:
+        from .corpus.soundfonts import SOUNDFONTS
+        problems = [f"{prefix}.renderings: {name!r} is neither a SoundFont name "
+                    f"({', '.join(SOUNDFONTS)}), an existing .sf2 file, nor a folder"
+                    for name in self.renderings
+                    if name.lower() not in SOUNDFONTS and not Path(name).expanduser().exists()]
+        if len(set(map(str.lower, self.renderings))) < len(self.renderings):
+            problems.append(f"{prefix}.renderings: a rendering is named twice")
         return problems
 
 
@@ -135,6 +150,7 @@ class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)   # off by default
     out: str = "runs/demo"
 
     @property
@@ -144,7 +160,8 @@ class TrainConfig:
     def to_dict(self) -> dict:
         return {"data": dataclasses.asdict(self.data), "model": self.model.to_dict(),
                 "objective": dataclasses.asdict(self.objective),
-                "optim": dataclasses.asdict(self.optim), "out": self.out}
+                "optim": dataclasses.asdict(self.optim), "augment": self.augment.to_dict(),
+                "out": self.out}
 
     def model_config(self, tags: list[str] | None = None) -> ModelConfig:
         """The model this config trains, with the tag vocabulary training derived."""
@@ -158,7 +175,7 @@ class TrainConfig:
             (bool(self.out), "out must name a run folder"),
         ]
         problems = (self.data.problems() + self.objective.problems() + self.optim.problems()
-                    + self.model.problems("model.")
+                    + self.augment.problems() + self.model.problems("model.")
                     + [message for ok, message in checks if not ok])
         problems += filter(None, [folder_problem(self.out, "out")])
         raise_problems(problems, where)

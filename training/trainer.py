@@ -32,6 +32,7 @@ from retrieval.model import MusicSearchModel, NonFiniteOutput
 
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import ConfigError, TrainConfig, folder_problem
+from .crops import TrainingCrops, training_renderings
 from .data import load_catalog_splits, load_split, resolve_catalog, tag_vocabulary
 from .alignment import step_loss, tag_pair
 from .evaluation import evaluate_tags
@@ -100,6 +101,7 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, resume: bool =
         torch.set_num_threads(config.optim.threads)
 
     catalog = resolve_catalog(config.data, progress=progress)
+    renderings = training_renderings(config.data, catalog)   # checked before any features
     splits = load_catalog_splits(catalog)
     if not splits["train"] or not splits["valid"]:
         raise ConfigError(f"{catalog}: needs tracks in both the train and valid splits")
@@ -125,7 +127,9 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, resume: bool =
         sampler = make_sampler(config.objective.sampler, index)
     except ValueError as error:
         raise ConfigError(f"{catalog}: {error}") from None
-    pairs = [tag_pair(model, sampler, index, tag_inputs, train_data.mels, config.optim.batch_size,
+    crops = TrainingCrops.load(train_data, renderings, config.model.frontend, config.augment,
+                               config.data.cache_dir, progress, log)
+    pairs = [tag_pair(model, sampler, index, tag_inputs, crops, config.optim.batch_size,
                       config.objective.loss, config.objective.params(sampler))]
     optimizer = torch.optim.Adam(model.parameters(), lr=config.optim.lr,
                                  weight_decay=config.optim.weight_decay)

@@ -21,7 +21,6 @@ from .timbre import render_splits, soundfont_sha256, timbre_dir
 __all__ = ["TRAINING_SPLITS", "RenderResult", "render_rendering", "rendering_catalog"]
 
 TRAINING_SPLITS = ("train", "valid")
-_SEARCHED_SPLITS = (("train", "valid"), ("train",), ("train", "valid", "test"))
 
 
 @dataclass
@@ -76,9 +75,11 @@ def rendering_catalog(corpus_catalog: str | Path, rendering: str) -> Path:
                           f"({', '.join(SOUNDFONTS)}), an .sf2 file, nor a folder")
     path = find_soundfont(rendering)
     sha = check_not_held_out(path, soundfont_sha256(path))
-    for splits in _SEARCHED_SPLITS:
-        candidate = timbre_dir(corpus_catalog, sha, splits)
-        if _finished(candidate):
+    # any finished folder of this corpus and SoundFont whose splits include train
+    pattern = timbre_dir(corpus_catalog, sha, ["*"]).name
+    for candidate in sorted(Path(corpus_catalog).parent.parent.glob(pattern)):
+        if _finished(candidate) and "train" in json.loads(
+                (candidate / "timbre.json").read_text()).get("stamp", {}).get("splits", []):
             return candidate / "catalog.jsonl"
     raise ConfigError(f"data.renderings: no finished {rendering} rendering of "
                       f"{Path(corpus_catalog).parent} (expected "
