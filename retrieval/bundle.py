@@ -95,7 +95,8 @@ def _external_refs(model: MusicSearchModel) -> dict[str, dict]:
     refs = {}
     for kind, tower in model.towers.items():
         if hasattr(tower, "external_refs"):
-            refs.update({f"{kind}.{name}": dict(ref) for name, ref in tower.external_refs().items()})
+            refs.update({f"{kind}.{name}": dict(ref)
+                         for name, ref in tower.external_refs().items()})
     return refs
 
 
@@ -122,8 +123,6 @@ def save_bundle(model: MusicSearchModel, folder: str | Path, *, training: dict |
                                            + "\n")
         fingerprint = bundle_fingerprint(staging)
         (staging / "README.md").write_text(model_card(config, fingerprint))
-    if hasattr(model, "bundle_side_files"):   # the old folder's copies are gone now
-        model.bundle_side_files = {name: Path(folder) / SIDE_FOLDER / name for name in files}
     return fingerprint
 
 

@@ -151,6 +151,25 @@ def test_tiny_training_run_writes_a_loadable_bundle_and_resumes(tiny_audio, tmp_
     assert [h["epoch"] for h in state["history"]] == [1, 2]    # history carried over
     assert load_file(str(checkpoint / "optimizer.safetensors"))["0.step"].item() == 4
 
+    # a checkpoint written before towers were registered (old config layout and weight
+    # names) resumes too
+    from safetensors.torch import save_file
+    meta = json.loads((checkpoint / "state.json").read_text())
+    towers = meta["model_config"].pop("towers")
+    word = {k: v for k, v in towers["word"].items() if k not in ("type", "vectors")}
+    meta["model_config"].update(
+        audio={k: v for k, v in towers["audio"].items() if k != "type"},
+        word={**word, "word_dim": towers["word"]["vectors"]["dim"]},
+        word_vectors=towers["word"]["vectors"])
+    (checkpoint / "state.json").write_text(json.dumps(meta))
+    weights = load_file(str(checkpoint / "model.safetensors"))
+    save_file({k.replace("towers.audio.", "audio_tower.").replace("towers.word.", "word_tower."): v
+               for k, v in weights.items()}, str(checkpoint / "model.safetensors"))
+    config.optim.epochs = 3
+    train(config, tmp_path / "run", resume=True, progress=False, log=messages.append)
+    assert any("resumed from epoch 2" in m for m in messages)
+    assert load_file(str(checkpoint / "model.safetensors")).keys() == weights.keys()
+
 
 def test_cosine_learning_rate_schedule():
     from training.config import OptimConfig

@@ -21,6 +21,7 @@ from safetensors.torch import load_file, save_file
 from retrieval import strict_json
 from retrieval.files import replaced_folder
 from retrieval.messages import first_line
+from retrieval.model_config import ModelConfig, from_legacy_layout, legacy_state_dict
 
 from .config import ConfigError
 
@@ -80,6 +81,9 @@ def load_checkpoint(folder: Path, model: torch.nn.Module, optimizer: torch.optim
     try:
         meta = json.loads((folder / "state.json").read_text())
         saved = meta.get("model_config")
+        legacy = saved is not None and "towers" not in saved   # written before towers
+        if legacy:
+            saved = ModelConfig.from_mapping(from_legacy_layout(saved)).to_dict()
         if saved is not None:
             differences = config_differences(saved, model.config.to_dict())
             if differences:
@@ -87,6 +91,8 @@ def load_checkpoint(folder: Path, model: torch.nn.Module, optimizer: torch.optim
                                   f"model config ({'; '.join(differences)}); train into a new "
                                   "--out folder, or restore the config")
         weights = load_file(str(folder / "model.safetensors"))
+        if legacy:
+            weights = legacy_state_dict(weights)
         optimizer_tensors = load_file(str(folder / "optimizer.safetensors"))
         torch_rng = load_file(str(folder / "rng.safetensors"))["torch_rng"]
         trainer_state, scalars = meta["state"], meta["scalars"]

@@ -56,7 +56,8 @@ class AudioTowerConfig:
         pooled = 2 ** len(self.channels)   # each block halves frequency and time
         checks = [
             (self.n_mels == frontend.n_mels,
-             f"{prefix}.n_mels ({self.n_mels}) must equal {frontend_prefix}.n_mels ({frontend.n_mels})"),
+             f"{prefix}.n_mels ({self.n_mels}) must equal {frontend_prefix}.n_mels "
+             f"({frontend.n_mels})"),
             (frontend.n_mels >= pooled and frontend.chunk_frames >= pooled,
              f"{frontend_prefix}.n_mels and {frontend_prefix}.chunk_frames must be ≥ {pooled} "
              f"({len(self.channels)} pooling blocks), got {frontend.n_mels} and "

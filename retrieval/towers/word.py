@@ -45,7 +45,8 @@ class WordTowerConfig:
         vectors = self.vectors
         checks = [
             (vectors.source in (GLOVE_PACKAGE, "file"),
-             f"{prefix}.vectors.source must be {GLOVE_PACKAGE!r} or 'file', got {vectors.source!r}"),
+             f"{prefix}.vectors.source must be {GLOVE_PACKAGE!r} or 'file', "
+             f"got {vectors.source!r}"),
             (vectors.source != "file" or bool(vectors.path) and Path(vectors.path).is_file(),
              f"{prefix}.vectors.path not found: {vectors.path}"),
             (min(self.hidden_dim, self.joint_dim, vectors.dim) >= 1,
