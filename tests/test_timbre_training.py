@@ -63,8 +63,11 @@ def test_tiny_training_on_two_renderings_with_augmentation(tiny_audio, tmp_path)
     result = train(config, tmp_path / "run", command="test", progress=False,
                    log=messages.append)
     assert f"rendering {square}: 4 of 4 training tracks" in messages
-    saved = json.loads((result.bundle / "config.json").read_text())["training"]["config"]
+    training = json.loads((result.bundle / "config.json").read_text())["training"]
+    saved = training["config"]
     assert saved["data"]["renderings"] == [str(square)] and saved["augment"]["eq"]["p"] == 0.5
+    assert training["renderings"] == [{"name": str(square), "catalog":
+                                       str(square / "catalog.jsonl"), "soundfont": None}]
     assert load_bundle(result.bundle).fingerprint == result.fingerprint
 
 
@@ -145,3 +148,20 @@ def test_corpus_render_cli_makes_a_rendering_training_finds_by_name(tmp_path, ca
     rendered = next(tmp_path.glob("corpus-timbre-*"))
     assert rendering_catalog(tmp_path / "corpus" / "catalog.jsonl", "timgm6mb") == \
         rendered / "catalog.jsonl"
+
+
+def test_a_rendering_soundfont_is_refused_as_an_unseen_timbre(tiny_bundle, tiny_audio, tmp_path,
+                                                              capsys):
+    bundle = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle, bundle)
+    config = json.loads((bundle / "config.json").read_text())
+    config["training"]["renderings"] = [{"name": "merlin", "soundfont": {
+        "name": "x.sf2", "sha256": soundfonts.soundfont_sha256(default_soundfont())}}]
+    (bundle / "config.json").write_text(json.dumps(config))
+    folder, _ = tiny_audio
+    path = tmp_path / "e.yaml"
+    path.write_text(yaml.safe_dump({
+        "models": [{"name": "m", "bundle": str(bundle)}], "timbres": [str(default_soundfont())],
+        "datasets": [{"name": "d", "data": {"catalog": str(folder / "catalog.jsonl")}}]}))
+    assert main(["evaluate", "--config", str(path)]) == 2
+    assert "is the SoundFont model 'm' was trained on" in capsys.readouterr().err

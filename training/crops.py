@@ -24,7 +24,7 @@ from .augment import AugmentConfig, MelAugmenter
 from .config import ConfigError, DataConfig
 from .data import SplitData, load_split
 
-__all__ = ["TrainingCrops", "training_renderings", "check_training_corpus"]
+__all__ = ["TrainingCrops", "training_renderings", "check_training_corpus", "rendering_info"]
 
 
 def check_training_corpus(catalog: Path) -> None:
@@ -46,6 +46,18 @@ def training_renderings(data: DataConfig, catalog: Path) -> list[tuple[str, Path
     from .corpus.renderings import rendering_catalog
     check_training_corpus(catalog)
     return [(name, rendering_catalog(catalog, name)) for name in data.renderings]
+
+
+def rendering_info(renderings: list[tuple[str, Path]]) -> list[dict]:
+    """What a bundle records of its renderings: name, catalog and, for our renderings, the
+    SoundFont (name, sha256), so an evaluation can refuse it as an 'unseen' timbre."""
+    info = []
+    for name, catalog in renderings:
+        stamp = catalog.parent / "timbre.json"
+        font = json.loads(stamp.read_text()).get("stamp", {}).get("soundfont") \
+            if stamp.is_file() else None
+        info.append({"name": name, "catalog": str(catalog), "soundfont": font})
+    return info
 
 
 @dataclass

@@ -32,7 +32,7 @@ from retrieval.model import MusicSearchModel, NonFiniteOutput
 
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import ConfigError, TrainConfig, folder_problem
-from .crops import TrainingCrops, training_renderings
+from .crops import TrainingCrops, rendering_info, training_renderings
 from .data import load_catalog_splits, load_split, resolve_catalog, tag_vocabulary
 from .alignment import step_loss, tag_pair
 from .evaluation import evaluate_tags
@@ -212,6 +212,7 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, resume: bool =
     training = {"command": command, "config": config.to_dict(), "catalog": str(catalog),
                 "corpus": json.loads(corpus_info.read_text()) if corpus_info.is_file() else None,
                 "best_epoch": state["best_epoch"], "history": state["history"],
+                "renderings": rendering_info(renderings),
                 "train_tracks": len(train_data.records), "elapsed_s": round(elapsed, 1)}
     metrics = {"valid_map": state["best_map"], "test": _summary(test_metrics)}
     fingerprint = save_bundle(best, bundle_dir, training=training, metrics=metrics)
