@@ -96,7 +96,15 @@ def test_a_fluidr3_rendering_is_refused_before_any_features(tiny_audio, tmp_path
 
 
 def test_a_missing_or_unknown_rendering_is_one_line_naming_the_fix(tiny_audio, tmp_path, capsys):
-    folder, _ = tiny_audio
+    folder, records = tiny_audio
+    other = tmp_path / "other"                      # a rendering of other tracks
+    other.mkdir()
+    write_catalog([dataclasses.replace(r, track_id=f"x{r.track_id}",
+                                       path=str(folder / r.path)) for r in records],
+                  other / "catalog.jsonl")
+    path = _config(tmp_path, folder, data={"renderings": [str(other)]})
+    assert main(["train", "--config", str(path), "--out", str(tmp_path / "run")]) == 2
+    assert "holds none of the training tracks" in capsys.readouterr().err
     with pytest.raises(ConfigError, match="'csuond' is neither a SoundFont name"):
         load_train_config(_config(tmp_path, folder, data={"renderings": ["csuond"]}))
     # a built demo corpus without a rendering for this SoundFont: the command that makes it

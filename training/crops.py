@@ -45,7 +45,15 @@ def training_renderings(data: DataConfig, catalog: Path) -> list[tuple[str, Path
     unfinished or held-out renderings are one ConfigError), and the corpus itself checked."""
     from .corpus.renderings import rendering_catalog
     check_training_corpus(catalog)
-    return [(name, rendering_catalog(catalog, name)) for name in data.renderings]
+    out = [(name, rendering_catalog(catalog, name)) for name in data.renderings]
+    if out:
+        train_ids = {r.track_id for r in read_catalog(catalog) if r.split == "train"}
+        for name, rendered in out:
+            if not any(r.track_id in train_ids for r in read_catalog(rendered)):
+                raise ConfigError(f"data.renderings: {name} ({rendered}) holds none of the "
+                                  f"training tracks of {catalog}: a rendering of another "
+                                  "corpus, or of other splits")
+    return out
 
 
 def rendering_info(renderings: list[tuple[str, Path]]) -> list[dict]:
