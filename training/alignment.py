@@ -70,14 +70,15 @@ def random_crops(mels: list[np.ndarray], tracks: np.ndarray, frames: int,
 
 
 def tag_pair(model, sampler, index: TagTrackIndex, tag_inputs: torch.Tensor,
-             mels: list[np.ndarray], batch_size: int, objective: str, params: dict,
+             crops: Callable[[np.ndarray, np.random.Generator], torch.Tensor],
+             batch_size: int, objective: str, params: dict,
              weight: float = 1.0) -> AlignmentPair:
-    """Tags (word tower) ↔ songs (audio tower), batches from `sampler`."""
-    frames = model.config.frontend.chunk_frames
+    """Tags (word tower) ↔ songs (audio tower), batches from `sampler`; `crops(tracks,
+    rng)` gives each track's training crop (training.crops.TrainingCrops)."""
 
     def draw(rng: np.random.Generator) -> PairBatch:
         batch = sampler.sample(rng, batch_size)
-        audio = model.towers["audio"](random_crops(mels, batch.tracks, frames, rng))
+        audio = model.towers["audio"](crops(batch.tracks, rng))
         text = model.towers["word"](tag_inputs[batch.anchor_tags])
         return PairBatch(text, audio, torch.from_numpy(index.relevant(batch)))
 

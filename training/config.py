@@ -22,6 +22,7 @@ from retrieval.model_config import LEGACY_KEYS, ModelConfig, from_legacy_layout
 from retrieval.typed_config import ConfigError, from_mapping
 
 from .caption_config import SentenceTrainingConfig
+from .augment import AugmentConfig
 
 __all__ = ["ConfigError", "DataConfig", "ObjectiveConfig", "OptimConfig", "TrainConfig",
            "load_train_config", "from_mapping", "read_yaml_mapping", "raise_problems",
@@ -53,6 +54,9 @@ class DataConfig:
     corpus_tracks: int = 1600     # size of the demo corpus to build if `corpus` is "demo"
     min_tag_tracks: int = 10      # tags on fewer training tracks are left out of the vocabulary
     cache_dir: str | None = None  # feature cache; default: the musicsearch data home
+    # extra renderings of the training tracks (training.crops): SoundFont names (see
+    # training.corpus.soundfonts), .sf2 paths or rendered folders; FluidR3 is refused
+    renderings: list[str] = field(default_factory=list)
 
     def problems(self, prefix: str = "data") -> list[str]:
         checks = [
@@ -68,6 +72,16 @@ class DataConfig:
         problems = [message for ok, message in checks if not ok]
         if self.cache_dir is not None:
             problems += filter(None, [folder_problem(self.cache_dir, f"{prefix}.cache_dir")])
+        return problems + self._rendering_problems(prefix)
+
+    def _rendering_problems(self, prefix: str) -> list[str]:
+        from .corpus.soundfonts import SOUNDFONTS
+        problems = [f"{prefix}.renderings: {name!r} is neither a SoundFont name "
+                    f"({', '.join(SOUNDFONTS)}), an existing .sf2 file, nor a folder"
+                    for name in self.renderings
+                    if name.lower() not in SOUNDFONTS and not Path(name).expanduser().exists()]
+        if len(set(map(str.lower, self.renderings))) < len(self.renderings):
+            problems.append(f"{prefix}.renderings: a rendering is named twice")
         return problems
 
 
@@ -111,6 +125,7 @@ class OptimConfig:
     max_minutes: float | None = None      # stop early (keeping the best epoch) past this
     seed: int = 0
     threads: int | None = None            # torch intra-op threads; default: all cores
+    init_from: str | None = None          # a bundle folder or "shipped": start from its weights
 
     def problems(self) -> list[str]:
         checks = [
@@ -125,6 +140,8 @@ class OptimConfig:
             (self.max_minutes is None or _positive(self.max_minutes),
              f"optim.max_minutes must be > 0 (or null), got {self.max_minutes}"),
             (self.seed >= 0, f"optim.seed must be ≥ 0, got {self.seed}"),
+            (self.init_from in (None, "shipped") or Path(self.init_from).is_dir(),
+             f"optim.init_from: no bundle folder at {self.init_from}"),
             (self.threads is None or self.threads >= 1,
              f"optim.threads must be ≥ 1 (or null), got {self.threads}"),
         ]
@@ -138,6 +155,7 @@ class TrainConfig:
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     sentences: SentenceTrainingConfig = field(default_factory=SentenceTrainingConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)   # off by default
     out: str = "runs/demo"           # `sentences` applies when model.towers has a sentence tower
 
     @property
@@ -147,7 +165,7 @@ class TrainConfig:
     def to_dict(self) -> dict:
         return {"data": dataclasses.asdict(self.data), "model": self.model.to_dict(),
                 "objective": dataclasses.asdict(self.objective),
-                "optim": dataclasses.asdict(self.optim),
+                "optim": dataclasses.asdict(self.optim), "augment": self.augment.to_dict(),
                 "sentences": dataclasses.asdict(self.sentences), "out": self.out}
 
     def model_config(self, tags: list[str] | None = None) -> ModelConfig:
@@ -162,7 +180,7 @@ class TrainConfig:
             (bool(self.out), "out must name a run folder"),
         ]
         problems = (self.data.problems() + self.objective.problems() + self.optim.problems()
-                    + self.sentences.problems()
+                    + self.sentences.problems() + self.augment.problems()
                     + self.model.problems("model.")
                     + [message for ok, message in checks if not ok])
         problems += filter(None, [folder_problem(self.out, "out")])

@@ -16,13 +16,14 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 
 from retrieval.text_encoders import encoder_checksum
 
-from .alignment import AlignmentPair, PairBatch, random_crops
+from .alignment import AlignmentPair, PairBatch
 from .captions import CaptionMaker
 
 __all__ = ["CaptionBank", "caption_bank", "encoded_texts",
@@ -85,12 +86,13 @@ def encoded_texts(encoder, texts: list[str], cache_dir: str | Path) -> np.ndarra
     return np.stack([known[key] for key in keys]).astype(np.float32)
 
 
-def sentence_pair(model, bank: CaptionBank, mels: list[np.ndarray], batch_size: int,
-                  objective: str, params: dict, weight: float,
+def sentence_pair(model, bank: CaptionBank, crops: Callable[[np.ndarray, np.random.Generator],
+                                                           torch.Tensor],
+                  batch_size: int, objective: str, params: dict, weight: float,
                   cache_dir: str | Path) -> AlignmentPair:
-    """Captions (sentence tower) ↔ songs (audio tower)."""
+    """Captions (sentence tower) ↔ songs (audio tower); `crops(tracks, rng)` gives each
+    track's training crop (training.crops.TrainingCrops: renderings and augmentation)."""
     tower = model.towers["sentence"]
-    frames = model.config.frontend.chunk_frames
     fine_tune = tower.config.fine_tune
     encoded = None if fine_tune else torch.from_numpy(
         encoded_texts(tower.encoder, bank.texts, cache_dir))
@@ -103,7 +105,7 @@ def sentence_pair(model, bank: CaptionBank, mels: list[np.ndarray], batch_size: 
         inputs = tower.encode_texts([bank.texts[r] for r in rows]) if fine_tune \
             else encoded[rows]
         text = tower(inputs)
-        audio = model.towers["audio"](random_crops(mels, tracks, frames, rng))
+        audio = model.towers["audio"](crops(tracks, rng))
         relevant = torch.from_numpy(bank.relevant[rows][:, tracks])
         return PairBatch(text, audio, relevant)
 

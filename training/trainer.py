@@ -35,12 +35,14 @@ from retrieval.paths import default_cache_dir
 
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import ConfigError, TrainConfig, folder_problem
+from .crops import TrainingCrops, rendering_info, training_renderings
 from .data import load_catalog_splits, load_split, resolve_catalog, tag_vocabulary
 from .alignment import step_loss, tag_pair
 from .evaluation import evaluate_tags
 from .metrics import NonFiniteScores
 from .samplers import TagTrackIndex, make_sampler
 from .sentence_pair import caption_bank, sentence_pair
+from .warm_start import init_from_bundle
 
 __all__ = ["train", "TrainResult", "TrainingDiverged"]
 
@@ -104,6 +106,7 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, resume: bool =
         torch.set_num_threads(config.optim.threads)
 
     catalog = resolve_catalog(config.data, progress=progress)
+    renderings = training_renderings(config.data, catalog)   # checked before any features
     splits = load_catalog_splits(catalog)
     if not splits["train"] or not splits["valid"]:
         raise ConfigError(f"{catalog}: needs tracks in both the train and valid splits")
@@ -114,6 +117,11 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, resume: bool =
         raise ConfigError(f"{catalog}: fewer than two tags with ≥ {config.data.min_tag_tracks} "
                          "training tracks; lower data.min_tag_tracks or add data")
     model.config.tags = tags
+    warm_start = None
+    if config.optim.init_from:
+        warm_start = init_from_bundle(model, config.optim.init_from)
+        log(f"initialised {', '.join(warm_start['towers'])} from {config.optim.init_from} "
+            f"({warm_start['tensors']} of {warm_start['of']} tensors)")
     tag_inputs = torch.from_numpy(np.stack([model.phrase_vector(t) for t in tags]))
 
     train_data = load_split(splits["train"], config.model.frontend, config.data.cache_dir,
@@ -129,7 +137,9 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, resume: bool =
         sampler = make_sampler(config.objective.sampler, index)
     except ValueError as error:
         raise ConfigError(f"{catalog}: {error}") from None
-    pairs = [tag_pair(model, sampler, index, tag_inputs, train_data.mels, config.optim.batch_size,
+    crops = TrainingCrops.load(train_data, renderings, config.model.frontend, config.augment,
+                               config.data.cache_dir, progress, log)
+    pairs = [tag_pair(model, sampler, index, tag_inputs, crops, config.optim.batch_size,
                       config.objective.loss, config.objective.params(sampler))]
     if model.has_tower("sentence"):   # captions ↔ songs through the sentence tower
         sentences = config.sentences
@@ -137,7 +147,7 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, resume: bool =
         log(f"sentence training: {len(bank.texts)} captions of {len(train_data.records)} "
             f"training tracks, weight {sentences.weight}")
         pairs.append(sentence_pair(
-            model, bank, train_data.mels, sentences.batch_size or config.optim.batch_size,
+            model, bank, crops, sentences.batch_size or config.optim.batch_size,
             config.objective.loss, config.objective.params(sampler), sentences.weight,
             config.data.cache_dir or default_cache_dir()))
     optimizer = torch.optim.Adam(model.parameters(), lr=config.optim.lr,
@@ -221,6 +231,7 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, resume: bool =
     training = {"command": command, "config": config.to_dict(), "catalog": str(catalog),
                 "corpus": json.loads(corpus_info.read_text()) if corpus_info.is_file() else None,
                 "best_epoch": state["best_epoch"], "history": state["history"],
+                "renderings": rendering_info(renderings), "init_from": warm_start,
                 "train_tracks": len(train_data.records), "elapsed_s": round(elapsed, 1)}
     metrics = {"valid_map": state["best_map"], "test": _summary(test_metrics)}
     fingerprint = save_bundle(best, bundle_dir, training=training, metrics=metrics)

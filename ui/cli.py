@@ -124,6 +124,18 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--soundfont", default=None, help="SF2 file (default: TimGM6mb from pretty_midi)")
     build.add_argument("--seed", type=int, default=0)
     build.add_argument("--workers", type=int, default=2, help="render processes (default: %(default)s)")
+    render = corpus_commands.add_parser(
+        "render", help="render splits of the demo corpus again with another SoundFont "
+                       "(training renderings; FluidR3 is refused for train/valid)")
+    render.add_argument("--soundfont", required=True, metavar="NAME|PATH",
+                        help="timgm6mb, merlin, csound, opl3, or an .sf2 file")
+    render.add_argument("--splits", default="train,valid",
+                        help="comma-separated splits (default: %(default)s)")
+    render.add_argument("--corpus", default=None, metavar="DIR",
+                        help="built demo corpus (default: the 1600-track demo corpus)")
+    render.add_argument("--out", default=None, metavar="DIR",
+                        help="output folder (default: <corpus>-timbre-<sha>-<splits> beside it)")
+    render.add_argument("--workers", type=int, default=2, help="render processes (default: %(default)s)")
 
     train = commands.add_parser("train", help="train an alignment model from a YAML config")
     train.add_argument("--config", required=True, help="e.g. configs/demo.yaml")
@@ -210,11 +222,25 @@ def _cmd_demo(args) -> int:
 
 
 def _cmd_corpus(args) -> int:
+    if args.corpus_command == "render":
+        return _cmd_corpus_render(args)
     from training.corpus import build_corpus
     summary = build_corpus(args.out, n_tracks=args.tracks, soundfont=args.soundfont,
                            seed=args.seed, workers=args.workers)
     print(f"corpus: {summary.n_tracks} clips in {summary.out_dir} "
           f"({summary.n_skipped} scores skipped, {summary.elapsed_s:.0f} s)")
+    return 0
+
+
+def _cmd_corpus_render(args) -> int:
+    from retrieval.paths import default_corpus_dir
+    from training.corpus.renderings import render_rendering
+    corpus = Path(args.corpus) if args.corpus else default_corpus_dir(1600)
+    splits = tuple(s.strip() for s in args.splits.split(",") if s.strip())
+    result = render_rendering(corpus / "catalog.jsonl", args.soundfont, splits,
+                              out_dir=args.out, workers=args.workers)
+    print(f"rendering: {result.tracks} clips of {'+'.join(splits)} with {result.soundfont.name} "
+          f"in {result.catalog.parent} ({result.missing} failed, {result.elapsed_s:.0f} s)")
     return 0
 
 

@@ -147,9 +147,13 @@ class ExperimentConfig:
         trained_on = {}
         for model in self.models:
             config = read_bundle_config(model.folder)   # BundleError names what is missing
-            sha = ((config.get("training") or {}).get("corpus") or {}).get("soundfont", {})
-            if isinstance(sha, dict) and sha.get("sha256"):
-                trained_on[sha["sha256"]] = model.name
+            training = config.get("training") or {}
+            # the corpus's SoundFont and those of any extra training renderings
+            fonts = [(training.get("corpus") or {}).get("soundfont", {})] + [
+                (r or {}).get("soundfont") for r in training.get("renderings") or []]
+            for font in fonts:
+                if isinstance(font, dict) and font.get("sha256"):
+                    trained_on[font["sha256"]] = model.name
         for soundfont in self.timbres:
             try:
                 sha = soundfont_sha256(soundfont)
