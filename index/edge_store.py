@@ -19,13 +19,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-from qdrant_edge import (CountRequest, Distance, EdgeConfig, EdgeShard, EdgeVectorParams, Filter,
-                         HasIdCondition, HnswIndexConfig, MultiVectorComparator,
-                         MultiVectorConfig, Point, Query, QueryRequest, ScrollRequest,
-                         UpdateOperation)
+from qdrant_edge import (CountRequest, Distance, EdgeConfig, EdgeShard, EdgeVectorParams,
+                         HnswIndexConfig, MultiVectorComparator, MultiVectorConfig, Point,
+                         Query, QueryRequest, ScrollRequest, UpdateOperation)
 
+from retrieval.filters import SearchFilter
 from retrieval.search import StoredHit
 
+from .filters import edge_filter
 from .points import IndexPoint, point_id
 from .store import CHUNKS, MUSIC, IndexNotFound, QdrantStore, StoreError, StoreLocked
 
@@ -185,11 +186,10 @@ class EdgeStore(QdrantStore):
         return [r.payload for r in records if r.payload]
 
     def search(self, vector: np.ndarray, k: int, using: str = MUSIC,
-               exclude_track_ids: list[str] | None = None) -> list[StoredHit]:
+               exclude_track_ids: list[str] | None = None,
+               where: SearchFilter | None = None) -> list[StoredHit]:
         shard = self._open()
-        query_filter = None
-        if exclude_track_ids:
-            query_filter = Filter(must_not=[HasIdCondition({point_id(t) for t in exclude_track_ids})])
+        query_filter = edge_filter(where, exclude_track_ids)
         hits = shard.query(QueryRequest(
             query=Query.Nearest(np.asarray(vector, dtype=np.float32), using=using),
             filter=query_filter, limit=int(k), with_payload=True))
@@ -207,6 +207,33 @@ class EdgeStore(QdrantStore):
         if not self.exists():
             return 0
         return int(self._open().count(CountRequest()))
+
+    def get_vectors(self, track_ids, using: str = MUSIC) -> dict[str, np.ndarray]:
+        ids = [point_id(t) for t in dict.fromkeys(track_ids)]
+        if not ids:
+            return {}
+        try:
+            records = self._open().retrieve(ids, with_payload=["track_id"], with_vector=[using])
+        except Exception as error:   # the engine's bare Exception; a collection without it
+            if "Not existing vector name" in str(error):
+                return {}
+            raise
+        return {str(r.payload["track_id"]): np.asarray(r.vector[using], dtype=np.float32)
+                for r in records if r.payload and r.vector and using in r.vector}
+
+    def iter_vectors(self, using: str = MUSIC, page_size: int = 256):
+        if not self.exists():
+            return
+        shard, offset = self._open(), None
+        while True:
+            page, offset = shard.scroll(ScrollRequest(offset=offset, limit=page_size,
+                                                      with_payload=True, with_vector=[using]))
+            for record in page:
+                if record.vector and using in record.vector:
+                    yield (dict(record.payload or {}),
+                           np.asarray(record.vector[using], dtype=np.float32))
+            if offset is None:
+                return
 
     def iter_payloads(self, page_size: int = 256) -> Iterator[dict]:
         if not self.exists():

@@ -12,9 +12,11 @@ from collections.abc import Iterator
 import numpy as np
 from qdrant_client import QdrantClient, models
 
+from retrieval.filters import SearchFilter
 from retrieval.messages import first_line
 from retrieval.search import StoredHit
 
+from .filters import client_filter
 from .points import IndexPoint, point_id
 from .store import CHUNKS, MUSIC, IndexNotFound, QdrantStore, StoreError, StoreLocked
 
@@ -129,11 +131,9 @@ class ClientStore(QdrantStore):
         return [r.payload for r in records if r.payload]
 
     def search(self, vector: np.ndarray, k: int, using: str = MUSIC,
-               exclude_track_ids: list[str] | None = None) -> list[StoredHit]:
-        query_filter = None
-        if exclude_track_ids:
-            query_filter = models.Filter(must_not=[models.HasIdCondition(
-                has_id=[point_id(t) for t in exclude_track_ids])])
+               exclude_track_ids: list[str] | None = None,
+               where: SearchFilter | None = None) -> list[StoredHit]:
+        query_filter = client_filter(where, exclude_track_ids)
         try:
             response = self.client.query_points(
                 self.collection, query=np.asarray(vector, dtype=np.float32).tolist(),
@@ -160,6 +160,32 @@ class ClientStore(QdrantStore):
         if not self.exists():
             return 0
         return int(self.client.count(self.collection, exact=True).count)
+
+    def get_vectors(self, track_ids, using: str = MUSIC) -> dict[str, np.ndarray]:
+        ids = [point_id(t) for t in dict.fromkeys(track_ids)]
+        if not ids:
+            return {}
+        if not self.exists():
+            raise self._missing()
+        records = self.client.retrieve(self.collection, ids=ids, with_payload=["track_id"],
+                                       with_vectors=[using])
+        return {str(r.payload["track_id"]): np.asarray(r.vector[using], dtype=np.float32)
+                for r in records
+                if r.payload and isinstance(r.vector, dict) and using in r.vector}
+
+    def iter_vectors(self, using: str = MUSIC, page_size: int = 256):
+        if not self.exists():
+            return
+        offset = None
+        while True:
+            page, offset = self.client.scroll(self.collection, offset=offset, limit=page_size,
+                                              with_payload=True, with_vectors=[using])
+            for record in page:
+                if isinstance(record.vector, dict) and using in record.vector:
+                    yield (dict(record.payload or {}),
+                           np.asarray(record.vector[using], dtype=np.float32))
+            if offset is None:
+                return
 
     def iter_payloads(self, page_size: int = 256) -> Iterator[dict]:
         if not self.exists():

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from retrieval.filters import SearchFilter
 from retrieval.paths import default_qdrant_path
 from retrieval.search import StoredHit
 
@@ -143,13 +144,38 @@ class QdrantStore(ABC):
 
     @abstractmethod
     def search(self, vector: np.ndarray, k: int, using: str = MUSIC,
-               exclude_track_ids: list[str] | None = None) -> list[StoredHit]:
-        """Top-k by cosine (or MaxSim for `chunks`, where `vector` is (n, dim)), with payloads.
+               exclude_track_ids: list[str] | None = None,
+               where: SearchFilter | None = None) -> list[StoredHit]:
+        """Top-k by cosine (or MaxSim for `chunks`, where `vector` is (n, dim)), with payloads,
+        among the points that pass `where` (index/filters.py translates it).
         Raises IndexNotFound if the collection does not exist."""
 
     @abstractmethod
     def get_vector(self, track_id: str, using: str = MUSIC) -> np.ndarray | None:
         """The stored vector of a track ((dim,) or (n, dim) for `chunks`); None if absent."""
+
+    def get_vectors(self, track_ids: Iterable[str], using: str = MUSIC) -> dict[str, np.ndarray]:
+        """Stored vectors of many tracks in one request, by track id (absent ones left out).
+        Back ends override this; the default asks one by one."""
+        found = {}
+        for track_id in dict.fromkeys(track_ids):
+            vector = self.get_vector(track_id, using)
+            if vector is not None:
+                found[track_id] = vector
+        return found
+
+    def get_payloads(self, track_ids: Iterable[str]) -> dict[str, dict]:
+        """Stored payloads of `track_ids`, by track id (absent ones left out), whatever model
+        indexed them (`existing_payloads` keeps only the collection's model's)."""
+        ids = [point_id(t) for t in dict.fromkeys(track_ids)]
+        if not ids or not self.exists():
+            return {}
+        return {str(p.get("track_id")): dict(p) for p in self._retrieve_payloads(ids)}
+
+    def iter_vectors(self, using: str = MUSIC,
+                     page_size: int = 256) -> Iterator[tuple[dict, np.ndarray]]:
+        """Every point's (payload, vector of `using`); points without that vector are skipped."""
+        raise NotImplementedError(f"{type(self).__name__} cannot list its vectors")
 
     @abstractmethod
     def count(self) -> int:

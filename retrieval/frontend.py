@@ -27,6 +27,7 @@ import torch
 import torchaudio
 
 from .resample import StreamResampler
+from .sections import chunk_offsets
 
 __all__ = ["FrontendConfig", "AudioDecodeError", "AudioTooShort", "load_audio", "log_mel",
            "chunk_mel", "audio_to_mel", "waveform_to_mel", "to_mono_resampled",
@@ -268,11 +269,7 @@ def chunk_mel(mel: np.ndarray, chunk_frames: int, max_chunks: int | None = None)
         repeats = int(np.ceil(chunk_frames / total))
         mel = np.tile(mel, (1, repeats))[:, :chunk_frames]
         total = chunk_frames
-    n_chunks = total // chunk_frames
-    if max_chunks is not None and n_chunks > max_chunks:
-        starts = np.linspace(0, total - chunk_frames, max_chunks).astype(int)
-    else:
-        starts = np.arange(n_chunks) * chunk_frames
+    starts = chunk_offsets(total, chunk_frames, max_chunks)
     return np.stack([mel[:, s:s + chunk_frames] for s in starts]).astype(np.float32)
 
 

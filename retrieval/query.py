@@ -18,7 +18,7 @@ from functools import lru_cache
 from typing import Callable, Iterable
 
 __all__ = ["QueryError", "ParsedQuery", "parse_query", "tokenize", "normalize_text",
-           "strip_accents", "resolve_word", "phrase_words"]
+           "strip_accents", "resolve_word", "phrase_words", "split_negations"]
 
 STOP_WORDS = frozenset("""
 a an the and or of for to in on at by with from into some any very really quite
@@ -30,6 +30,8 @@ music song songs track tracks piece pieces something like sounds sound please pl
 # ("o'neill") or joiners ("hip-hop", "rock/pop"); joiners are split off later if needed.
 _TOKEN = re.compile(r"[^\W_]+(?:['’\-/][^\W_]+)*")
 _JOINERS = re.compile(r"[\-/]")
+# A negated term: "-word" or -"a phrase" at the start or after a space ("hip-hop" is not one).
+_NEGATION = re.compile(r"""(?:^|(?<=\s))-(?:"([^"]*)"|([^\s"-][^\s"]*))""")
 
 HasWord = Callable[[str], bool]
 
@@ -60,6 +62,14 @@ def strip_accents(word: str) -> str:
 def tokenize(text: str) -> list[str]:
     """Normalised words, with joined compounds ("hip-hop") kept as one token."""
     return _TOKEN.findall(normalize_text(text))
+
+
+def split_negations(text: str) -> tuple[str, list[str]]:
+    """"piano -vocals -\"male voice\"" → ("piano", ["vocals", "male voice"]): the text to
+    look for and the terms to avoid, each stripped; a lone "-" is left alone."""
+    negatives = [(quoted or word).strip() for quoted, word in _NEGATION.findall(text)]
+    rest = " ".join(_NEGATION.sub(" ", text).split())
+    return rest, [n for n in negatives if n]
 
 
 def _parts(token: str) -> list[str]:

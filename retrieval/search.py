@@ -11,8 +11,11 @@ from typing import Protocol
 
 import numpy as np
 
-from .model import MusicSearchModel, l2_normalize
+from .filters import SearchFilter
+from .model import MusicSearchModel
 from .query import QueryError
+from .query_plan import QueryPlan, TrackNotFound
+from .candidates import candidate_count, check_rerank, rerank
 
 __all__ = ["VectorStore", "StoredHit", "Hit", "SearchResult", "Searcher", "FingerprintMismatch",
            "TrackNotFound"]
@@ -20,11 +23,6 @@ __all__ = ["VectorStore", "StoredHit", "Hit", "SearchResult", "Searcher", "Finge
 
 class FingerprintMismatch(RuntimeError):
     """The index was built with a different model than the one querying it."""
-
-
-class TrackNotFound(KeyError):
-    def __str__(self) -> str:
-        return f"track not in the index: {self.args[0]}"
 
 
 @dataclass
@@ -36,8 +34,11 @@ class StoredHit:
 
 class VectorStore(Protocol):
     def search(self, vector: np.ndarray, k: int, using: str = "music",
-               exclude_track_ids: list[str] | None = None) -> list[StoredHit]: ...
+               exclude_track_ids: list[str] | None = None,
+               where: SearchFilter | None = None) -> list[StoredHit]: ...
     def get_vector(self, track_id: str, using: str = "music") -> np.ndarray | None: ...
+    def get_vectors(self, track_ids: list[str], using: str = "music") -> dict[str, np.ndarray]: ...
+    def get_payloads(self, track_ids: list[str]) -> dict[str, dict]: ...
     def model_fingerprint(self) -> str | None: ...
     def count(self) -> int: ...
 
@@ -51,9 +52,13 @@ class Hit:
     path: str
     tags: list[str]
     why: str
+    section: dict | None = None   # partial matches: {"chunk", "start", "end"} in seconds
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        if data["section"] is None:   # only section searches have one
+            del data["section"]
+        return data
 
 
 @dataclass
@@ -82,50 +87,31 @@ class Searcher:
                 "re-index with this model or load the model the index was built with")
 
     def search(self, text: str | None = None, audio: str | Path | None = None,
-               track_id: str | None = None, k: int = 10) -> SearchResult:
-        """Rank indexed tracks against the normalised sum of every query part given."""
+               track_id: str | None = None, k: int = 10, *,
+               negatives: list[str] | tuple[str, ...] = (), where: SearchFilter | None = None,
+               text_weight: float | None = None, exclude_artist: bool = False,
+               diverse: float | None = None, sections: bool = False) -> SearchResult:
+        """Rank indexed tracks against a query; see `QueryPlan` for what each option does.
+
+        `text` may hold negated terms ("piano -vocals"), added to `negatives`.
+        """
         if k < 1:
             raise QueryError("k must be at least 1")
-        parts: dict[str, np.ndarray] = {}      # a label for the explanation → unit vector
-        query, notes, terms = {}, [], []
-        if text is not None and (text.strip() or (audio is None and track_id is None)):
-            vector, parsed = self.model.encode_text(text)
-            terms = parsed.terms
-            parts[f"'{' '.join(terms)}'"] = vector
-            query.update(text=text, terms=parsed.terms)
-            if parsed.unknown:
-                notes.append(f"ignored unknown words: {', '.join(parsed.unknown)}")
-        if audio is not None:
-            parts[f"sounds like {Path(audio).name}"] = self.model.encode_audio(audio)
-            query["audio"] = str(audio)
-        if track_id is not None:
-            vector = self.store.get_vector(track_id)
-            if vector is None:
-                raise TrackNotFound(track_id)
-            parts[f"sounds like track {track_id}"] = l2_normalize(np.asarray(vector, np.float32))
-            query["track_id"] = track_id
-        if not parts:
-            raise QueryError("empty query: give text, an audio file or a track id")
-        combined = l2_normalize(np.sum(list(parts.values()), axis=0)).astype(np.float32)
-        exclude = [track_id] if track_id is not None else None
-        stored = self.store.search(combined, k, exclude_track_ids=exclude)
-        hits = [self._hit(h, terms, self._part_similarities(h, parts)) for h in stored]
-        return SearchResult(query=query, hits=hits, notes=notes)
-
-    def _part_similarities(self, stored: StoredHit, parts: dict[str, np.ndarray]) -> dict:
-        """Each query part's own cosine with a hit, when the score mixes several parts or
-        compares audio (for one text part the hit's score already is that cosine)."""
-        if len(parts) == 1:
-            label = next(iter(parts))
-            return {} if label.startswith("'") else {label: stored.score}
-        vector = self.store.get_vector(stored.track_id)
-        if vector is None:
-            return {}
-        vector = l2_normalize(np.asarray(vector, np.float32))
-        return {label: float(part @ vector) for label, part in parts.items()}
+        plan = QueryPlan.build(self, text, audio, track_id, negatives=negatives, where=where,
+                               text_weight=text_weight, exclude_artist=exclude_artist)
+        check_rerank(diverse)
+        wanted = candidate_count(k) if (diverse is not None or sections) else k
+        stored = self.store.search(plan.vector, wanted, where=plan.where or None)
+        found = rerank(self.store, plan, stored, k, diverse=diverse, sections=sections,
+                       frontend=self.model.config.frontend,
+                       max_chunks=self.model.config.max_chunks)
+        hits = [self._hit(h, plan.terms, found.similarities.get(h.track_id, {}),
+                          found.sections.get(h.track_id)) for h in found.hits]
+        return SearchResult(query=plan.query, hits=hits, notes=plan.notes)
 
     @staticmethod
-    def _hit(stored: StoredHit, terms: list[str], similarities: dict[str, float]) -> Hit:
+    def _hit(stored: StoredHit, terms: list[str], similarities: dict[str, float],
+             section: dict | None = None) -> Hit:
         payload = stored.payload or {}
         tags = list(payload.get("tags", []))
         reasons = []
@@ -134,6 +120,14 @@ class Searcher:
             reasons.append(f"tags matching the query: {', '.join(shared)}" if shared
                            else f"close to '{' '.join(terms)}' in the joint space")
         reasons += [f"{label}: {value:.2f}" for label, value in similarities.items()]
+        if section is not None:
+            reasons.append(f"best section {_clock(section['start'])}–{_clock(section['end'])}")
         return Hit(track_id=stored.track_id, score=round(float(stored.score), 4),
                    title=payload.get("title", ""), artist=payload.get("artist", ""),
-                   path=payload.get("path", ""), tags=tags, why="; ".join(reasons))
+                   path=payload.get("path", ""), tags=tags, why="; ".join(reasons),
+                   section=section)
+
+
+def _clock(seconds: float) -> str:
+    minutes, rest = divmod(float(seconds), 60)
+    return f"{int(minutes)}:{rest:04.1f}"

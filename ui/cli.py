@@ -6,11 +6,14 @@ import argparse
 import logging
 import os
 import sys
-import time
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from .query_args import add_query_options  # noqa: E402  (no heavy imports)
+from .search_commands import (EXIT_FAILED_LINES, cmd_duplicates, cmd_search,  # noqa: E402
+                              open_searcher)
 
 __all__ = ["main", "build_parser"]
 
@@ -75,6 +78,28 @@ def _add_serve_options(parser: argparse.ArgumentParser) -> None:
                         help="largest audio clip a visitor may upload (default: %(default)g)")
 
 
+def _cosine(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not -1 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be a cosine from -1 to 1, got {text!r}")
+    return value
+
+
+SEARCH_EPILOG = f"""examples:
+  musicsearch search "lively reel -vocals" --min-duration 60
+  musicsearch search --track ID --exclude-artist --diverse 0.5
+  musicsearch search sadder --track ID --text-weight 0.3     # like this track, but sadder
+  musicsearch search --audio clip.wav --sections             # which section sounds like it
+  musicsearch search --batch queries.txt --k 5 > results.jsonl
+
+exit status: 0 answered; 2 a bad query or index (one line on stderr); with --batch,
+{EXIT_FAILED_LINES} when some lines gave an error (each in its own output line)
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="musicsearch", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -121,8 +146,12 @@ def build_parser() -> argparse.ArgumentParser:
     index.add_argument("--catalog", default=None, help="catalog JSONL describing the folder's tracks")
     _add_index_location(index)
 
-    search = commands.add_parser("search", help="query the index")
-    search.add_argument("text", nargs="?", default=None, help='free text or tags, e.g. "calm choir"')
+    search = commands.add_parser(
+        "search", help="query the index", epilog=SEARCH_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    search.add_argument("text", nargs="?", default=None,
+                        help='free text or tags, e.g. "calm choir"; "-TERM" leaves out tracks '
+                             'like TERM ("piano -vocals", -"male voice")')
     search.add_argument("--audio", default=None, metavar="FILE",
                         help="find tracks that sound like FILE (wav, flac, ogg, mp3, aiff at "
                              "1–768 kHz, at least one FFT frame long: 32 ms for the shipped "
@@ -130,7 +159,29 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--track", default=None, metavar="ID", help="find tracks like an indexed track")
     search.add_argument("--k", type=int, default=10, help="number of results (default: %(default)s)")
     search.add_argument("--json", action="store_true", help="print one JSON object")
+    search.add_argument("--batch", default=None, metavar="FILE",
+                        help="run every query in FILE ('-': stdin), one per line: text, or a "
+                             "JSON object with text/audio/track/k/id and the options below; "
+                             "prints one JSON line per query (JSONL)")
+    add_query_options(search)
     _add_index_location(search, reads=True)
+
+    duplicates = commands.add_parser(
+        "duplicates", help="list near-duplicate tracks (the same recording indexed twice)",
+        description="Pairs of indexed tracks whose song vectors have a cosine of at least "
+                    "--threshold: the same recording in two formats, masters or folders. "
+                    "Exact (compares every pair); needs no model.")
+    duplicates.add_argument("--threshold", type=_cosine, default=0.99, metavar="COSINE",
+                            help="report pairs at or above this cosine, from -1 to 1 "
+                                 "(default: %(default)s)")
+    duplicates.add_argument("--json", action="store_true",
+                            help='print one JSON object: {"threshold", "pairs": [{"score", '
+                                 '"first", "second"}]}')
+    duplicates.add_argument("--collection", default=None,
+                            help="collection name (default: as for search)")
+    duplicates.add_argument("--qdrant", default=None, metavar="URL|DIR",
+                            help="Qdrant server URL or embedded store folder (default: "
+                                 "~/.cache/musicsearch/qdrant)")
 
     evaluate = commands.add_parser(
         "evaluate", help="run an evaluation experiment (models × data × deformations × tasks) "
@@ -146,29 +197,6 @@ def build_parser() -> argparse.ArgumentParser:
     _add_serve_options(ui)
     _add_index_location(ui, reads=True)
     return parser
-
-
-def _open_searcher(args):
-    """A searcher over an existing collection; the store is closed again on any error."""
-    from index import IndexNotFound, open_store
-    from index.store import DEFAULT_COLLECTION
-    from retrieval.bundle import load_bundle
-    from retrieval.search import Searcher
-    model = load_bundle(args.model)
-    store = open_store(args.qdrant, args.collection or DEFAULT_COLLECTION)
-    try:
-        if not store.exists():
-            existing = store.collections()
-            if args.collection is not None or len(existing) != 1:
-                raise IndexNotFound(store.collection, str(store.location), existing)
-            store.close()
-            store = open_store(args.qdrant, existing[0])
-            print(f"musicsearch: using collection '{existing[0]}', the only one at "
-                  f"{store.location}", file=sys.stderr)
-        return Searcher(model, store)
-    except BaseException:
-        store.close()
-        raise
 
 
 def _cmd_demo(args) -> int:
@@ -233,42 +261,6 @@ def _cmd_index(args) -> int:
     return EXIT_SKIPPED
 
 
-def _print_results(result, elapsed: float) -> None:
-    for note in result.notes:
-        print(f"note: {note}")
-    if not result.hits:
-        print("no results")
-    for rank, hit in enumerate(result.hits, start=1):
-        byline = f" — {hit.artist}" if hit.artist else ""
-        print(f"{rank:2d}. {hit.score:.3f}  {hit.title}{byline}  [{hit.track_id}]")
-        if hit.tags:
-            print(f"      tags: {', '.join(hit.tags)}")
-        print(f"      why: {hit.why}")
-    print(f"({len(result.hits)} results in {elapsed * 1000:.0f} ms)")
-
-
-def _cmd_search(args) -> int:
-    from retrieval.query import QueryError
-    if args.text is None and args.audio is None and args.track is None:
-        raise QueryError("empty query: give TEXT, --audio FILE or --track ID")
-    from retrieval.catalog import path_to_text
-    from retrieval.strict_json import dumps
-    # A track id typed as a path with non-UTF-8 bytes is stored as its file:// form.
-    track_id = path_to_text(args.track) if args.track is not None else None
-    searcher = _open_searcher(args)
-    try:
-        started = time.perf_counter()
-        result = searcher.search(text=args.text, audio=args.audio, track_id=track_id, k=args.k)
-        elapsed = time.perf_counter() - started
-    finally:
-        searcher.store.close()
-    if args.json:
-        print(dumps(result.to_dict(), ensure_ascii=False))
-    else:
-        _print_results(result, elapsed)
-    return 0
-
-
 def _cmd_evaluate(args) -> int:
     if args.compare:
         from training.evaluation.compare import compare_runs
@@ -290,7 +282,7 @@ def _cmd_evaluate(args) -> int:
 
 def _cmd_ui(args) -> int:
     from .app import ServeError, serve
-    searcher = _open_searcher(args)
+    searcher = open_searcher(args)
     try:
         serve(searcher, host=args.host, port=args.port, max_upload_mb=args.max_upload_mb)
     except ServeError as error:   # not in USER_ERRORS (ui/errors.py): reported here
@@ -302,7 +294,8 @@ def _cmd_ui(args) -> int:
 
 
 HANDLERS = {"demo": _cmd_demo, "corpus": _cmd_corpus, "train": _cmd_train, "index": _cmd_index,
-            "search": _cmd_search, "evaluate": _cmd_evaluate, "ui": _cmd_ui}
+            "search": cmd_search, "duplicates": cmd_duplicates, "evaluate": _cmd_evaluate,
+            "ui": _cmd_ui}
 
 
 class _OneLineHandler(logging.Handler):

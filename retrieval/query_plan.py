@@ -1,0 +1,146 @@
+"""A query's parts → one query vector and one payload filter (the searcher's first step).
+
+Parts: text (with negated terms, "piano -vocals"), an audio example, an indexed track.
+Without weights the query vector is the normalised sum of the parts' unit vectors; with
+`text_weight` w it is w·text + (1 − w)·examples, so "like this track, but sadder" is
+`track_id=…, text="sadder", text_weight=0.3`.
+
+Negated terms act twice, because each way alone misses something:
+- as a filter: tracks tagged with the term (exactly as typed, or as the model's tag it
+  parses to) are excluded. Exact where the catalog has tags, useless where it has none
+  (a folder scan) or where the tag is missing from a track that has the sound;
+- in the vector: the query's component along the term's vector is removed (projected
+  out), so untagged tracks that sound like the term rank lower. Projecting out rather
+  than subtracting a fixed multiple keeps a query that never leaned towards the term
+  unchanged, and never turns "not vocals" into "the opposite of vocals".
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .filters import SearchFilter
+from .query import QueryError, normalize_text, split_negations
+
+__all__ = ["QueryPlan", "TrackNotFound", "unit"]
+
+
+class TrackNotFound(KeyError):
+    def __str__(self) -> str:
+        return f"track not in the index: {self.args[0]}"
+
+
+def unit(vector: np.ndarray) -> np.ndarray:
+    vector = np.asarray(vector, dtype=np.float64)
+    return (vector / max(float(np.linalg.norm(vector)), 1e-12)).astype(np.float32)
+
+
+def _check_weight(text_weight: float | None) -> None:
+    if text_weight is not None and not (isinstance(text_weight, (int, float))
+                                        and math.isfinite(text_weight)
+                                        and 0 <= text_weight <= 1):
+        raise QueryError(f"text weight must be a number from 0 to 1, got {text_weight!r}")
+
+
+@dataclass
+class QueryPlan:
+    vector: np.ndarray                          # (d,) unit query vector
+    parts: dict[str, np.ndarray]                # label for the explanation → unit vector
+    where: SearchFilter
+    terms: list[str] = field(default_factory=list)
+    query: dict = field(default_factory=dict)   # echoed in results
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def text_only(self) -> bool:
+        return len(self.parts) == 1 and next(iter(self.parts)).startswith("'")
+
+    @classmethod
+    def build(cls, searcher, text: str | None, audio: str | Path | None, track_id: str | None,
+              *, negatives=(), where: SearchFilter | None = None,
+              text_weight: float | None = None, exclude_artist: bool = False) -> "QueryPlan":
+        model, store = searcher.model, searcher.store
+        _check_weight(text_weight)
+        if exclude_artist and track_id is None:
+            raise QueryError("excluding the seed's artist needs a track query (--track ID)")
+        where = where or SearchFilter()
+        plan = cls(vector=np.zeros(0, np.float32), parts={}, where=where)
+        positive, typed = split_negations(text) if text is not None else (None, [])
+        negatives = list(dict.fromkeys([*typed, *(n.strip() for n in negatives if n.strip())]))
+        text_vector = None
+        if text is not None and (positive or (audio is None and track_id is None)):
+            if not positive and negatives:
+                raise QueryError(f"nothing to look for: '-{negatives[0]}' only says what to "
+                                 "avoid; add words, an audio file or a track")
+            text_vector, parsed = model.encode_text(positive)
+            plan.terms = parsed.terms
+            plan.parts[f"'{' '.join(parsed.terms)}'"] = text_vector
+            plan.query.update(text=text, terms=parsed.terms)
+            if parsed.unknown:
+                plan.notes.append(f"ignored unknown words: {', '.join(parsed.unknown)}")
+        examples = []
+        if audio is not None:
+            examples.append(model.encode_audio(audio))
+            plan.parts[f"sounds like {Path(audio).name}"] = examples[-1]
+            plan.query["audio"] = str(audio)
+        if track_id is not None:
+            examples.append(plan._track(store, track_id, exclude_artist))
+            plan.parts[f"sounds like track {track_id}"] = examples[-1]
+            plan.query["track_id"] = track_id
+        if not plan.parts:
+            raise QueryError("empty query: give text, an audio file or a track id")
+        if text_weight is not None and text_vector is not None and examples:
+            plan.vector = unit(text_weight * text_vector
+                               + (1 - text_weight) * unit(np.sum(examples, axis=0)))
+            plan.query["text_weight"] = text_weight
+        else:
+            if text_weight is not None:
+                plan.notes.append("text weight ignored: it mixes text with an audio file or "
+                                  "a track, and this query has only one of them")
+            plan.vector = unit(np.sum(list(plan.parts.values()), axis=0))
+        if negatives:
+            plan._negate(model, negatives)
+        if plan.where:
+            plan.query["filter"] = {name: value for name, value in plan.where.to_dict().items()
+                                    if name != "exclude_track_ids"}
+        return plan
+
+    def _track(self, store, track_id: str, exclude_artist: bool) -> np.ndarray:
+        vector = store.get_vectors([track_id]).get(track_id)
+        if vector is None:
+            raise TrackNotFound(track_id)
+        self.where = self.where.also(exclude_track_ids=[track_id])
+        if exclude_artist:
+            artist = store.get_payloads([track_id]).get(track_id, {}).get("artist")
+            if artist:
+                self.where = self.where.also(exclude_artists=[artist])
+            else:
+                self.notes.append(f"track {track_id} has no artist to exclude")
+        return unit(vector)
+
+    def _negate(self, model, negatives: list[str]) -> None:
+        vectors, tags = [], []
+        for phrase in negatives:
+            tags += [phrase, normalize_text(phrase)]
+            try:
+                vector, parsed = model.encode_text(phrase)
+            except QueryError:
+                self.notes.append(f"'-{phrase}': no known words, so it only excludes tracks "
+                                  "tagged with it")
+                continue
+            vectors.append(vector)
+            if len(parsed.terms) == 1:   # the phrase is one tag or word: exclude that too
+                tags.append(parsed.terms[0])
+        self.where = self.where.also(exclude_tags=tags)
+        self.query["negatives"] = negatives
+        if vectors:
+            direction = unit(np.sum(vectors, axis=0))
+            # only the part leaning towards the terms: a query already leaning away keeps it
+            kept = self.vector - max(0.0, float(self.vector @ direction)) * direction
+            if np.linalg.norm(kept) < 1e-3:
+                raise QueryError("the query and its negated terms mean the same thing: "
+                                 "nothing is left to look for")
+            self.vector = unit(kept)

@@ -1,0 +1,136 @@
+"""The query commands of the CLI: `search` (one query, or `--batch`) and `duplicates`,
+and opening the collection they read."""
+from __future__ import annotations
+
+import sys
+import time
+
+from .query_args import query_from_args
+
+__all__ = ["open_collection", "open_searcher", "cmd_search", "cmd_duplicates",
+           "EXIT_FAILED_LINES"]
+
+EXIT_FAILED_LINES = 3   # `search --batch`: finished, but some lines gave an error
+
+
+def open_collection(args):
+    """The store of an existing collection: the named one, or else 'music' or the only
+    one there; closed again on any error."""
+    from index import IndexNotFound, open_store
+    from index.store import DEFAULT_COLLECTION
+    store = open_store(args.qdrant, args.collection or DEFAULT_COLLECTION)
+    try:
+        if not store.exists():
+            existing = store.collections()
+            if args.collection is not None or len(existing) != 1:
+                raise IndexNotFound(store.collection, str(store.location), existing)
+            store.close()
+            store = open_store(args.qdrant, existing[0])
+            print(f"musicsearch: using collection '{existing[0]}', the only one at "
+                  f"{store.location}", file=sys.stderr)
+        return store
+    except BaseException:
+        store.close()
+        raise
+
+
+def open_searcher(args):
+    """A searcher over an existing collection; the store is closed again on any error."""
+    from retrieval.bundle import load_bundle
+    from retrieval.search import Searcher
+    model = load_bundle(args.model)
+    store = open_collection(args)
+    try:
+        return Searcher(model, store)
+    except BaseException:
+        store.close()
+        raise
+
+
+def _print_results(result, elapsed: float) -> None:
+    for note in result.notes:
+        print(f"note: {note}")
+    if not result.hits:
+        print("no results")
+    for rank, hit in enumerate(result.hits, start=1):
+        byline = f" — {hit.artist}" if hit.artist else ""
+        print(f"{rank:2d}. {hit.score:.3f}  {hit.title}{byline}  [{hit.track_id}]")
+        if hit.tags:
+            print(f"      tags: {', '.join(hit.tags)}")
+        if hit.section is not None:
+            print(f"      section: {hit.section['start']:.1f}–{hit.section['end']:.1f} s")
+        print(f"      why: {hit.why}")
+    print(f"({len(result.hits)} results in {elapsed * 1000:.0f} ms)")
+
+
+def cmd_search(args) -> int:
+    from retrieval.query import QueryError
+    if args.batch is not None:
+        return _search_batch(args)
+    if args.text is None and args.audio is None and args.track is None:
+        raise QueryError("empty query: give TEXT, --audio FILE or --track ID")
+    from retrieval.catalog import path_to_text
+    from retrieval.strict_json import dumps
+    # A track id typed as a path with non-UTF-8 bytes is stored as its file:// form.
+    track_id = path_to_text(args.track) if args.track is not None else None
+    options = query_from_args(args)          # bad values refused before the model loads
+    searcher = open_searcher(args)
+    try:
+        started = time.perf_counter()
+        result = searcher.search(text=args.text, audio=args.audio, track_id=track_id, k=args.k,
+                                 **options)
+        elapsed = time.perf_counter() - started
+    finally:
+        searcher.store.close()
+    if args.json:
+        print(dumps(result.to_dict(), ensure_ascii=False))
+    else:
+        _print_results(result, elapsed)
+    return 0
+
+
+def _search_batch(args) -> int:
+    from retrieval.query import QueryError
+
+    from .batch import read_batch, run_batch
+    from .query_args import FIELDS
+    if args.text is not None or args.audio is not None or args.track is not None:
+        raise QueryError("--batch takes its queries from the file: give no TEXT, --audio "
+                         "or --track with it")
+    if args.k < 1:
+        raise QueryError("k must be at least 1")
+    lines = read_batch(args.batch)
+    query_from_args(args)                   # the shared options, checked once up front
+    defaults = {name: getattr(args, name) for name in FIELDS
+                if getattr(args, name) not in (None, False, [])}
+    searcher = open_searcher(args)
+    try:
+        summary = run_batch(searcher, lines, defaults, args.k, sys.stdout)
+    finally:
+        searcher.store.close()
+    if summary.failed:
+        print(f"musicsearch search: {summary.failed} of {summary.failed + summary.answered} "
+              f"queries gave an error (see their output lines), exit status "
+              f"{EXIT_FAILED_LINES}", file=sys.stderr)
+        return EXIT_FAILED_LINES
+    return 0
+
+
+def cmd_duplicates(args) -> int:
+    from index.duplicates import find_duplicates
+    from retrieval.strict_json import dumps
+    store = open_collection(args)
+    try:
+        pairs = find_duplicates(store, args.threshold)
+    finally:
+        store.close()
+    if args.json:
+        print(dumps({"threshold": args.threshold, "pairs": [p.to_dict() for p in pairs]},
+                    ensure_ascii=False))
+        return 0
+    for pair in pairs:
+        first, second = (f"{t['title'] or t['track_id']} [{t['track_id']}]"
+                         for t in (pair.first, pair.second))
+        print(f"{pair.score:.4f}  {first}  ≈  {second}")
+    print(f"({len(pairs)} pair(s) at cosine ≥ {args.threshold:g})")
+    return 0
