@@ -145,8 +145,9 @@ def index_tracks(model: MusicSearchModel, source: str | Path, store: QdrantStore
             summary.indexed += len(points) - replaced
             summary.skipped += [r.to_skipped() for r in results if isinstance(r, IndexFailure)]
             bar.update(len(results))
-            if on_progress is not None:
-                on_progress(bar.n, bar.total)
+            if on_progress is not None:   # counted here: a disabled bar counts nothing
+                done = len(tracks.records) - len(plan.encode) + start + len(results)
+                on_progress(done, len(tracks.records))
             bar.set_postfix(skipped=len(summary.skipped))
         if tracks.folder is not None:
             summary.removed = remove_gone(store, tracks.folder)

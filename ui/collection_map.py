@@ -69,7 +69,7 @@ class CollectionMap:
         edge (a text query can lie away from every song)."""
         point = (np.asarray(vector, dtype=np.float64).ravel() - self.mean) @ self.components.T
         point = (point - self.low) / self.span
-        inside = bool(np.all((point >= 0) & (point <= 1)))
+        inside = bool(np.all((point >= -1e-9) & (point <= 1 + 1e-9)))   # rounding at the edges
         x, y = np.clip(point, 0, 1)
         return float(x), float(y), inside
 
