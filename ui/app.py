@@ -177,7 +177,7 @@ def serve(searcher, host: str = "127.0.0.1", port: int = 7860, open_browser: boo
               api_route(answer, audio_slots, upload_bytes),
               audio_route(lambda track_id: indexed_audio_path(searcher.store, track_id))]
     app.launch(server_name=host, server_port=port, share=False, inbrowser=open_browser,
-               quiet=True, show_error=False, prevent_thread_lock=not block, css=HEADER_CSS,
+               quiet=True, show_error=False, prevent_thread_lock=True, css=HEADER_CSS,
                theme=gr.themes.Soft(), footer_links=[], ssr_mode=False, mcp_server=False,
                run_history=False,     # no per-call recording, no runs page
                max_file_size=upload_bytes,     # per file; and per request, below:
@@ -187,6 +187,11 @@ def serve(searcher, host: str = "127.0.0.1", port: int = 7860, open_browser: boo
                            # body itself (the form's own headers need a few KiB more)
                            "max_body_size": upload_bytes + REQUEST_OVERHEAD_BYTES})
     _advertise(app, searcher.store, host, port)
+    if block:
+        try:
+            app.block_thread()     # until Ctrl+C / SIGTERM; then the advert goes too
+        finally:
+            app.close()
     return app
 
 

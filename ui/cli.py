@@ -330,13 +330,15 @@ def main(argv: list[str] | None = None) -> int:
     _configure_logging()
     _stop_on_sigterm()
     from retrieval.messages import first_line
-
-    from .errors import USER_ERRORS
     try:
         return HANDLERS[args.command](args)
-    except USER_ERRORS as error:
-        message = first_line(error)
-        print(f"musicsearch {args.command}: error: {message}", file=sys.stderr)
+    except Exception as error:
+        # imported only on failure: USER_ERRORS loads torch (~3 s), which a search answered
+        # by a running app (ui/remote.py) never needs
+        from .errors import USER_ERRORS
+        if not isinstance(error, USER_ERRORS):
+            raise
+        print(f"musicsearch {args.command}: error: {first_line(error)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"musicsearch {args.command}: interrupted (work done so far is kept)", file=sys.stderr)

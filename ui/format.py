@@ -138,7 +138,11 @@ function options() {
   for (const [name, id] of [['not', 'ms-not'], ['artist', 'ms-artist'], ['tag', 'ms-tag'],
                             ['min_duration', 'ms-min'], ['max_duration', 'ms-max']]) {
     const box = field(id);
-    if (box && box.value.trim() && box.value !== '__ANY__') { found[name] = box.value.trim(); }
+    const value = box ? box.value.trim() : '';
+    // a duration box shows 0 when empty: 0 means no bound there
+    if (value && value !== '__ANY__' && !(name.endsWith('_duration') && Number(value) === 0)) {
+      found[name] = value;
+    }
   }
   const sections = document.querySelector('#ms-sections input[type=checkbox]');
   if (sections && sections.checked) { found.sections = '1'; }

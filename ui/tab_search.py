@@ -19,9 +19,11 @@ HINT = ("Results appear here. Press play on a card to listen; More like this fin
 
 
 def search_fields(negatives, artist, tag, min_duration, max_duration, sections) -> dict:
-    """The tab's inputs → option values by field name (cleaned by `run_search`)."""
-    return {"not": negatives, "artist": artist, "tag": tag, "min_duration": min_duration,
-            "max_duration": max_duration, "sections": sections}
+    """The tab's inputs → option values by field name (cleaned by `run_search`). A
+    duration box shows 0 when empty: 0 means no bound there."""
+    return {"not": negatives, "artist": artist, "tag": tag,
+            "min_duration": min_duration or None, "max_duration": max_duration or None,
+            "sections": sections}
 
 
 def search_tab(searcher, facets: Facets, examples: list[str]) -> gr.Textbox:
@@ -49,9 +51,9 @@ def search_tab(searcher, facets: Facets, examples: list[str]) -> gr.Textbox:
                     tag = gr.Dropdown([ANY, *(t for t, _ in facets.tags)], value=ANY,
                                       label="Tag", allow_custom_value=True, elem_id="ms-tag")
                 with gr.Row():
-                    low = gr.Number(label="Shortest (s)", value=None, minimum=0,
+                    low = gr.Number(label="Shortest (s; 0: any)", value=None, minimum=0,
                                     elem_id="ms-min")
-                    high = gr.Number(label="Longest (s)", value=None, minimum=0,
+                    high = gr.Number(label="Longest (s; 0: any)", value=None, minimum=0,
                                      elem_id="ms-max")
                 sections = gr.Checkbox(
                     label="Match sections (rank by the best-matching part; players start "
