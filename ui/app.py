@@ -186,12 +186,16 @@ def serve(searcher, host: str = "127.0.0.1", port: int = 7860, open_browser: boo
                            # Gradio takes up to 1000 files per upload request: cap the
                            # body itself (the form's own headers need a few KiB more)
                            "max_body_size": upload_bytes + REQUEST_OVERHEAD_BYTES})
-    _advertise(app, searcher.store, host, port)
-    if block:
-        try:
-            app.block_thread()     # until Ctrl+C / SIGTERM; then the advert goes too
-        finally:
-            app.close()
+    if not block:
+        _advertise(app, searcher.store, host, port)
+        return app
+    try:
+        _advertise(app, searcher.store, host, port)
+        app.block_thread()     # until Ctrl+C / SIGTERM; then the advert goes too
+    except KeyboardInterrupt:  # one that came before block_thread's own handler took over
+        pass
+    finally:
+        app.close()
     return app
 
 
