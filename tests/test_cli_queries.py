@@ -11,15 +11,7 @@ from scipy.signal import resample_poly
 
 from ui.cli import main
 
-
-@pytest.fixture()
-def indexed(tiny_audio, tiny_bundle, tmp_path, monkeypatch):
-    monkeypatch.setenv("MUSICSEARCH_HOME", str(tmp_path / "home"))
-    folder, _ = tiny_audio
-    common = ["--qdrant", str(tmp_path / "qdrant"), "--model", str(tiny_bundle),
-              "--collection", "tiny"]
-    assert main(["index", str(folder / "catalog.jsonl"), *common]) == 0
-    return common
+from test_cli import indexed  # noqa: F401  (the tiny catalog indexed through the CLI)
 
 
 def _search(capsys, *argv):
