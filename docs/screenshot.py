@@ -1,65 +1,42 @@
-"""Screenshot of a running musicsearch app answering a query (for docs/ui.png).
+"""Screenshots for the README (docs/app.png, docs/app-explore.png) from a running app,
+in headless Chromium (/usr/bin/chromium, see .ci/install-browser.sh; nothing downloaded).
 
-    musicsearch ui --port 7860 &          # or `musicsearch demo`
-    python docs/screenshot.py http://127.0.0.1:7860/ "lively irish fiddle reel" docs/ui.png
-
-Drives the system Chromium (/usr/bin/chromium, see .ci/install-browser.sh) through the
-`playwright` Python package; nothing is downloaded.
+    musicsearch ui --port 7860 &          # over the demo collection
+    python docs/screenshot.py http://127.0.0.1:7860/
 """
 from __future__ import annotations
 
-import argparse
 import sys
+from pathlib import Path
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--hide-scrollbars"]
+from playwright.sync_api import sync_playwright
+
+HERE = Path(__file__).resolve().parent
 
 
-def take(url: str, query: str, out: str, *, width: int = 1280, height: int = 900,
-         k: int | None = None, full_page: bool = False,
-         chromium: str = "/usr/bin/chromium", timeout_ms: int = 60_000) -> None:
-    from playwright.sync_api import sync_playwright
-
+def main(url: str) -> None:
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, headless=True,
-                                             args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": width, "height": height},
-                                    device_scale_factor=1)
-            page.set_default_timeout(timeout_ms)
-            page.goto(url)
-            box = page.locator("#ms-query textarea, #ms-query input").first
-            box.wait_for()
-            if k is not None:
-                slider = page.locator("input[type=number]").first
-                slider.fill(str(k))
-                slider.press("Tab")
-            box.fill(query)
-            page.click("#ms-search")
-            page.wait_for_selector(".ms-card .ms-title")
-            page.wait_for_timeout(500)        # let fonts and layout settle
-            page.screenshot(path=out, full_page=full_page)
-        finally:
-            browser.close()
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("url")
-    parser.add_argument("query")
-    parser.add_argument("out", nargs="?", default="docs/ui.png")
-    parser.add_argument("--width", type=int, default=1280)
-    parser.add_argument("--height", type=int, default=900)
-    parser.add_argument("--k", type=int, default=None, help="number of results")
-    parser.add_argument("--full-page", action="store_true")
-    parser.add_argument("--chromium", default="/usr/bin/chromium")
-    args = parser.parse_args(argv)
-    take(args.url, args.query, args.out, width=args.width, height=args.height, k=args.k,
-         full_page=args.full_page, chromium=args.chromium)
-    print(args.out)
-    return 0
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium",
+                                             args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1360, "height": 1000})
+        page.set_default_timeout(30_000)
+        page.goto(url)
+        page.locator("#ms-query textarea, #ms-query input").first.fill("lively fiddle reel")
+        page.locator("#ms-not textarea, #ms-not input").first.fill("slow, minor")
+        page.click("#ms-tag input")
+        page.get_by_role("option", name="traditional", exact=True).click()
+        page.check("#ms-sections input[type=checkbox]")
+        page.click("#ms-search")
+        page.wait_for_selector("#ms-results .ms-card")
+        page.screenshot(path=str(HERE / "app.png"))
+        page.get_by_role("tab", name="Explore").click()
+        page.click("#ms-map-tag input")
+        page.get_by_role("option", name="reel", exact=True).click()
+        page.wait_for_selector("#ms-map #ms-map-query")
+        page.locator("#ms-map circle.ms-tagged").first.click()
+        page.screenshot(path=str(HERE / "app-explore.png"))
+        browser.close()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main(sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:7860/")

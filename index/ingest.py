@@ -18,6 +18,7 @@ step can run on a distributed engine (e.g. Ray Data `map_batches`) and feed `ups
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,12 +109,14 @@ def _open_collection(store: QdrantStore, model: MusicSearchModel, chunks: bool) 
 def index_tracks(model: MusicSearchModel, source: str | Path, store: QdrantStore, *,
                  catalog: str | Path | None = None, cache_dir: str | Path | None = None,
                  batch_size: int = 32, progress: bool = True,
-                 chunks: bool = True) -> IngestSummary:
+                 chunks: bool = True,
+                 on_progress: Callable[[int, int], None] | None = None) -> IngestSummary:
     """Index a folder of audio or a catalog into `store`; see the module docstring.
 
     Creates the collection if missing (dim = model.config.joint_dim, with the `chunks`
     multivector unless `chunks=False`). Raises FingerprintMismatch if the collection was
     built with another model. `summary.complete` is False when anything was skipped.
+    `on_progress(done, total)` is called after each batch (the app's progress bar).
     """
     started = time.perf_counter()
     fingerprint = _fingerprint(model)
@@ -142,6 +145,9 @@ def index_tracks(model: MusicSearchModel, source: str | Path, store: QdrantStore
             summary.indexed += len(points) - replaced
             summary.skipped += [r.to_skipped() for r in results if isinstance(r, IndexFailure)]
             bar.update(len(results))
+            if on_progress is not None:   # counted here: a disabled bar counts nothing
+                done = len(tracks.records) - len(plan.encode) + start + len(results)
+                on_progress(done, len(tracks.records))
             bar.set_postfix(skipped=len(summary.skipped))
         if tracks.folder is not None:
             summary.removed = remove_gone(store, tracks.folder)

@@ -135,10 +135,16 @@ def test_sigterm_stops_the_ui_cleanly(indexed, tmp_path):
                 time.sleep(0.5)
         uploads = list(tmp_path.glob("musicsearch-uploads-*"))
         assert server.poll() is None and len(uploads) == 1
+        advert = tmp_path / "qdrant" / "tiny.musicsearch-app.json"   # ui/advert.py
+        for _ in range(100):
+            if advert.exists():
+                break
+            time.sleep(0.1)
+        assert json.loads(advert.read_text())["pid"] == server.pid
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=60) == 0
         assert "Traceback" not in server.stderr.read()
-        assert not uploads[0].exists()
+        assert not uploads[0].exists() and not advert.exists()
     finally:
         server.kill()
 

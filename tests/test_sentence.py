@@ -306,7 +306,8 @@ def test_ui_search_takes_the_mode_and_explains_a_missing_tower(tiny_model, tiny_
     folder, _ = tiny_audio
     index_tracks(tiny_model, folder, store, catalog=folder / "catalog.jsonl", progress=False)
     searcher = Searcher(tiny_model, store)
-    status, rows = run_search(searcher, "happy piano", None, 3, mode="word")
+    status, rows = run_search(searcher, "happy piano", None, 3, fields={"mode": "word"})
     assert len(rows) == 3 and all(r.why.startswith("word tower: happy, piano") for r in rows)
-    status, rows = run_search(searcher, "a sad song for a rainy day", None, 3, mode="sentence")
+    status, rows = run_search(searcher, "a sad song for a rainy day", None, 3,
+                              fields={"mode": "sentence"})
     assert rows == [] and "no sentence tower" in status

@@ -229,12 +229,18 @@ def test_build_app_has_the_controls(indexed):
     searcher, folder, _ = indexed
     app = build_app(searcher, examples=["solemn organ"])
     ids = {getattr(block, "elem_id", None) for block in app.blocks.values()}
-    assert {"ms-query", "ms-audio", "ms-search", "ms-k", "ms-results"} <= ids
+    assert {"ms-query", "ms-not", "ms-artist", "ms-tag", "ms-min", "ms-max", "ms-search",
+            "ms-k", "ms-results", "ms-audio", "ms-track", "ms-but", "ms-weight",
+            "ms-example-results", "ms-map", "ms-map-tag", "ms-library", "ms-index-folder",
+            "ms-tab-search", "ms-tab-example", "ms-tab-explore", "ms-tab-library"} <= ids
     audio = next(b for b in app.blocks.values() if getattr(b, "elem_id", None) == "ms-audio")
-    assert audio.sources == ["upload"]
-    # searches are answered in the request (no queue, no event stream)
-    search = next(f for f in app.fns.values() if f.name == "on_search")
-    assert search.queue is False
+    assert audio.sources == ["upload", "microphone"]
+    artist = next(b for b in app.blocks.values() if getattr(b, "elem_id", None) == "ms-artist")
+    assert [c[1] for c in artist.choices] == ["(any)", "Artist 0", "Artist 1", "Artist 2"]
+    # searches are answered in the request (no queue, no event stream); indexing is queued
+    for name in ("on_search", "on_example", "on_draw"):
+        assert all(f.queue is False for f in app.fns.values() if f.name == name), name
+    assert next(f for f in app.fns.values() if f.name == "on_index").queue is not False
 
 
 def test_warm_up_runs_a_text_and_an_audio_query(indexed):
@@ -402,13 +408,14 @@ def test_uploads_are_capped_checked_and_removed(served):
     assert cleared is None and "not an audio file" in message and not fake.exists()
     # a real clip is searched with, then deleted; the player that showed it is cleared
     real = upload("clip.wav", clip.getvalue())
-    page, cleared = call("on_search", ["", file_data(real), 3, "auto"])
+    page, cleared = call("on_example", [file_data(real), None, "", 0.3, False, 3])
     assert page.count('class="ms-card"') == 3 and "sounds like clip.wav" in page
     assert cleared is None and not real.exists() and not real.parent.exists()
     # a path that was not uploaded is refused by Gradio, and never deleted by the app
     indexed = folder / records[0].path
-    response = httpx.post(base + "run/on_search", timeout=30,
-                          json={"data": ["", file_data(indexed), 3, "auto"], "session_hash": "t"})
+    response = httpx.post(base + "run/on_example", timeout=30,
+                          json={"data": [file_data(indexed), None, "", 0.3, False, 3],
+                                "session_hash": "t"})
     assert response.status_code != 200 and indexed.is_file()
     # the screen-recording route (writes to Gradio's shared temp folder) is not offered
     assert httpx.post(base + "process_recording",

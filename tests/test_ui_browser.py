@@ -16,7 +16,8 @@ import pytest
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
+                 "--disable-sync", "--autoplay-policy=no-user-gesture-required"]
+SCREENSHOTS = "MUSICSEARCH_SCREENSHOTS"    # a folder to keep the screenshots in (else tmp)
 
 playwright_api = pytest.importorskip(
     "playwright.sync_api", reason="the playwright package is not installed (test extra)")
@@ -118,22 +119,102 @@ def test_search_in_the_browser(served, browser, tmp_path):
         f"document.querySelector('.ms-status').innerText.includes('sounds like {first_title}')")
     assert first_title not in page.locator(".ms-card .ms-title").all_inner_texts()
 
-    # a non-audio upload is refused with a message; a clip search goes through Gradio's
-    # event, and its upload is deleted afterwards
-    file_input = page.locator("#ms-audio input[type=file]")
-    fake = tmp_path / "notes.wav"
-    fake.write_text(SECRET)
-    file_input.set_input_files(str(fake))
-    page.wait_for_function(
-        "document.querySelector('.ms-status').innerText.includes('not an audio file')")
-    assert not list(Path(uploads).rglob("notes.wav"))
-    file_input.set_input_files(str(folder / records[3].path))
-    page.wait_for_function("window.musicsearchClip === true")
-    query.fill("")
+    assert time.monotonic() - started < 60
+
+
+def _choose(page, elem_id: str, value: str) -> None:
+    """Pick `value` in a Gradio dropdown the way a visitor does: open it, click the option."""
+    page.click(f"#{elem_id} input")
+    page.get_by_role("option", name=value, exact=True).click()   # the list is not inside
+
+
+def _play(page, selector: str) -> dict:
+    """Start the player and wait until its time advances; its state afterwards."""
+    return page.evaluate("""async (selector) => {
+        const a = document.querySelector(selector); a.muted = true;
+        await a.play();
+        const t0 = a.currentTime;
+        for (let i = 0; i < 100 && !(a.currentTime > t0 + 0.2) && !a.error; i++)
+            await new Promise(r => setTimeout(r, 50));
+        return {playing: !a.paused && a.currentTime > t0 + 0.2, start: t0,
+                src: a.currentSrc, time: a.currentTime}; }""", selector)
+
+
+def test_the_tabs_in_the_browser(served, browser, tmp_path):
+    """Search with a filter and a negative term, a result played, a section match, an
+    upload for similar-by-example, the Explore map (a point played) and the Library."""
+    url, port, folder, records, _ = served
+    shots = Path(os.environ.get(SCREENSHOTS) or tmp_path)
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.set_default_timeout(20_000)
+    requests = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.goto(url)
+    query = page.locator("#ms-query textarea, #ms-query input").first
+    query.fill("fast violin")
+    page.locator("#ms-not textarea, #ms-not input").first.fill("sad")
+    _choose(page, "ms-artist", "Artist 1")
     page.click("#ms-search")
     page.wait_for_function(
-        f"document.querySelector('.ms-status').innerText.includes('sounds like {Path(records[3].path).name}')")
-    assert page.locator(".ms-card .ms-title").first.inner_text() == records[3].title
-    assert any("gradio_api/run/predict" in r for r in requests)     # the page's event call
-    assert not list(Path(uploads).rglob(Path(records[3].path).name))
-    assert time.monotonic() - started < 60
+        "document.querySelector('#ms-results .ms-status').innerText.includes('without sad')")
+    by_id = {r.track_id: r for r in records}
+    shown = page.locator("#ms-results .ms-card").evaluate_all(
+        "cards => cards.map(c => c.dataset.trackId)")
+    assert shown and {by_id[t].artist for t in shown} == {"Artist 1"}
+    assert not any("sad" in by_id[t].tags for t in shown)
+    assert set(shown) == {t for t, r in by_id.items()
+                          if r.artist == "Artist 1" and "sad" not in r.tags}
+    assert any("/search?" in r and "artist=Artist+1" in r and "not=sad" in r for r in requests)
+    state = _play(page, "#ms-results audio.ms-player")
+    assert state["playing"] and "/audio/" in state["src"], state
+    page.screenshot(path=str(shots / "app-search.png"), full_page=True)
+
+    # section matches: the players start where the matched section starts
+    page.check("#ms-sections input[type=checkbox]")
+    query.fill("slow piano")
+    page.click("#ms-search")
+    page.wait_for_selector("#ms-results .ms-section")
+    start = float(page.locator("#ms-results .ms-section").first.get_attribute("data-start"))
+    src = page.locator("#ms-results audio.ms-player").first.get_attribute("src")
+    assert src.endswith(f"#t={start:g}")
+    state = _play(page, "#ms-results audio.ms-player")
+    assert state["playing"] and state["start"] == pytest.approx(start, abs=0.05), state
+
+    # By example: an uploaded clip finds its own track first, through Gradio's event
+    page.get_by_role("tab", name="By example").click()
+    clip = folder / records[3].path
+    page.locator("#ms-audio input[type=file]").set_input_files(str(clip))
+    page.wait_for_selector("#ms-audio audio, #ms-audio .waveform-container, #ms-audio button")
+    page.click("#ms-example-search")
+    page.wait_for_function(
+        "document.querySelector('#ms-example-results .ms-status').innerText"
+        f".includes('sounds like {clip.name}')")
+    first = page.locator("#ms-example-results .ms-card").first.get_attribute("data-track-id")
+    assert first == records[3].track_id
+    assert any("gradio_api/run/on_example" in r or "gradio_api/run/predict" in r
+               for r in requests)
+    assert not list(Path(os.environ["GRADIO_TEMP_DIR"]).rglob(clip.name))   # deleted after
+
+    # Explore: the map of every track, the Search tab's query marked; a point plays
+    page.get_by_role("tab", name="Explore").click()
+    page.wait_for_selector("#ms-map svg circle.ms-point")
+    assert page.locator("#ms-map circle.ms-point").count() == len(records)
+    assert page.locator("#ms-map #ms-map-query").count() == 1
+    assert "slow piano" in page.inner_text("#ms-map")
+    point = page.locator("#ms-map circle.ms-point").first
+    track = point.get_attribute("data-track")
+    point.click()
+    page.wait_for_function(
+        "document.querySelector('#ms-map .ms-map-now').innerText.startsWith('Playing')")
+    state = _play(page, "#ms-map-player")
+    assert state["playing"] and state["src"].endswith(f"/audio/{track}"), state
+    page.screenshot(path=str(shots / "app-explore.png"), full_page=True)
+
+    # Library: the collection and the model; a missing folder is refused in one line
+    page.get_by_role("tab", name="Library").click()
+    assert f"{len(records)}" in page.inner_text("#ms-library")
+    page.locator("#ms-index-folder textarea, #ms-index-folder input").first.fill(
+        str(tmp_path / "missing"))
+    page.click("#ms-index")
+    page.wait_for_function(
+        "document.querySelector('#ms-index-outcome').innerText.includes('no such folder')")

@@ -1,16 +1,14 @@
-"""The Gradio app: a thin layer over `retrieval.search.Searcher`.
+"""The Gradio app: a thin layer over `retrieval.search.Searcher`, in four tabs, each in its
+own module: Search (ui/tab_search.py), By example (ui/tab_example.py), Explore
+(ui/tab_explore.py) and Library (ui/tab_library.py). `build_app` lays them out; `serve`
+launches the app with its own routes:
 
-The callbacks (`run_search`, `search_outputs`, `header_text`, in ui/callbacks.py) are plain
-functions of the searcher and the inputs. `build_app` wires them into a `gr.Blocks`;
-`serve` launches it with the app's own routes:
-
-- `search?q=…` (ui/search_route.py): text searches and "More like this", which the page
-  sends there instead of through a Gradio event (the light path; see that module);
+- `search?q=…` (ui/search_route.py): the Search tab's text searches and "More like this",
+  which the page sends there instead of through a Gradio event (the light path);
+- `api/search` (ui/api_route.py): the same searches as JSON, for `musicsearch search`
+  while this app holds the embedded collection (the app advertises itself: ui/advert.py);
 - `audio/<quoted track id>` (ui/media.py): an indexed track's audio, looked up in the index
   payload. Besides the user's own uploads (ui/uploads.py) nothing else is served: no folder.
-
-Searches with an uploaded clip go through a Gradio event outside the queue, at most
-`AUDIO_SLOTS` at once (they decode audio and run the CNN); the upload is deleted after.
 """
 from __future__ import annotations
 
@@ -19,23 +17,28 @@ import copy
 import logging
 import os
 import socket
-from contextlib import nullcontext
-from pathlib import Path
 
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"   # before gradio is imported
 
 import gradio as gr  # noqa: E402
 from fastapi.middleware import Middleware  # noqa: E402
-from starlette.concurrency import run_in_threadpool  # noqa: E402
 
 from retrieval.catalog import text_to_path  # noqa: E402
-from retrieval.routing import MODES  # noqa: E402  (numpy only, no torch)
 
+from .advert import advertise, withdraw  # noqa: E402
+from .api_route import api_route  # noqa: E402
 from .callbacks import (DEFAULT_EXAMPLES, MAX_K, MAX_QUERY_CHARS, header_text,  # noqa: E402
                         run_search, search_outputs, warm_up)
-from .format import CLIP_JS, CSS, RESULTS_JS, render_status  # noqa: E402
-from .media import audio_route, probe_audio  # noqa: E402
+from .explore import MAP_CSS, MapCache  # noqa: E402
+from .form import form_fields  # noqa: E402
+from .library import collection_facets  # noqa: E402
+from .media import audio_route  # noqa: E402
+from .query_args import query_from_fields  # noqa: E402
 from .search_route import search_route  # noqa: E402
+from .tab_example import example_tab  # noqa: E402
+from .tab_explore import explore_tab  # noqa: E402
+from .tab_library import library_tab  # noqa: E402
+from .tab_search import search_tab  # noqa: E402
 from .text_cache import TextCachedModel  # noqa: E402
 from .uploads import UploadFolder, UploadsOnly, private_upload_folder  # noqa: E402
 
@@ -47,12 +50,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_UPLOAD_MB = 50.0
 REQUEST_OVERHEAD_BYTES = 64 * 1024   # a request body may exceed the upload cap by this much
-MODE_INFO = ("auto: a few known words go to the word tower, a sentence to the sentence "
-             "tower (on models that have one)")
 AUDIO_SLOTS = 2                # concurrent searches that encode an uploaded clip
 SEARCH_SLOTS = 2               # concurrent text searches against a Qdrant server
-HINT = "Results appear here. Press play on a card to listen; More like this finds " \
-       "tracks that sound similar."
 
 
 class ServeError(OSError):
@@ -102,65 +101,26 @@ def _searches_in_process(store) -> bool:
 
 
 def build_app(searcher, *, examples: list[str] | None = None, title: str = "musicsearch",
-              uploads: UploadFolder | None = None) -> gr.Blocks:
-    """The search page. With `uploads` (the folder Gradio stores uploads in), each
-    uploaded clip is deleted once a search has used it, and non-audio uploads at once."""
+              uploads: UploadFolder | None = None,
+              audio_slots: asyncio.Semaphore | None = None) -> gr.Blocks:
+    """The page. With `uploads` (the folder Gradio stores uploads in), each uploaded clip
+    is deleted once a search has used it, and non-audio uploads at once."""
     examples = list(DEFAULT_EXAMPLES if examples is None else examples)
-    audio_slots = asyncio.Semaphore(AUDIO_SLOTS)     # waiting on it holds no thread
-
-    async def on_search(text, audio_path, k, mode):
-        """The Gradio event: clip searches (and text ones if the page script is absent)."""
-        def work():
-            return search_outputs(searcher, text, audio_path, k, mode=mode)
-        if not audio_path:
-            return await run_in_threadpool(work), None
-        if not os.path.isfile(audio_path):
-            return render_status("The uploaded clip is no longer on the server: please "
-                                 "upload it again.", kind="error"), None
-        with uploads.consumed(audio_path) if uploads else nullcontext():
-            async with audio_slots:
-                page = await run_in_threadpool(work)
-        return page, None     # the upload is gone: clear the player that showed it
-
-    def on_upload(audio_path):
-        if not audio_path or probe_audio(audio_path) is not None:
-            return gr.skip(), gr.skip()
-        if uploads:
-            uploads.discard(audio_path)
-        return None, render_status(f"{Path(audio_path).name} is not an audio file "
-                                   "musicsearch can read: upload a WAV, FLAC, OGG or MP3 "
-                                   "clip.", kind="error")
+    audio_slots = audio_slots or asyncio.Semaphore(AUDIO_SLOTS)   # waiting holds no thread
+    facets = collection_facets(searcher.store)
+    maps = MapCache(searcher.store)
 
     with gr.Blocks(title=title, analytics_enabled=False, delete_cache=(600, 3600)) as app:
         gr.Markdown(header_text(searcher, title), elem_id="ms-header")
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=2, min_width=300):
-                text = gr.Textbox(label="Describe the music", lines=1, max_lines=3,
-                                  placeholder="e.g. lively irish fiddle reel",
-                                  elem_id="ms-query", autofocus=True,
-                                  max_length=MAX_QUERY_CHARS)
-                if examples:
-                    gr.Examples(examples=[[e] for e in examples], inputs=[text],
-                                label="Try")
-                audio = gr.Audio(label="…or find tracks that sound like a clip (optional)",
-                                 sources=["upload"], type="filepath", elem_id="ms-audio")
-                k = gr.Slider(1, MAX_K, value=10, step=1, label="Results", elem_id="ms-k")
-                mode = gr.Radio(["auto", *(m for m in MODES if m != "auto")], value="auto", label="Query path",
-                                info=MODE_INFO, elem_id="ms-mode")
-                with gr.Row():
-                    clear = gr.Button("Clear", variant="secondary", scale=1)
-                    search = gr.Button("Search", variant="primary", scale=2,
-                                       elem_id="ms-search")
-            with gr.Column(scale=3, min_width=420):
-                results = gr.HTML(render_status(HINT, kind="hint"), elem_id="ms-results",
-                                  css_template=CSS, js_on_load=RESULTS_JS)
-        # Outside the queue: answered in the request itself, no event stream.
-        gr.on([search.click, text.submit], on_search, inputs=[text, audio, k, mode],
-              outputs=[results, audio], queue=False)
-        audio.upload(on_upload, inputs=[audio], outputs=[audio, results], queue=False)
-        audio.change(None, inputs=[audio], js=CLIP_JS)     # browser only: no request
-        clear.click(lambda: ("", None, render_status("Cleared.", kind="hint")),
-                    outputs=[text, audio, results], queue=False)
+        with gr.Tabs(elem_id="ms-tabs"):
+            with gr.Tab("Search", elem_id="ms-tab-search"):
+                query = search_tab(searcher, facets, examples)
+            with gr.Tab("By example", elem_id="ms-tab-example"):
+                example_tab(searcher, facets, uploads, audio_slots)
+            with gr.Tab("Explore", elem_id="ms-tab-explore") as explore:
+                explore_tab(searcher, facets, maps, query, explore)
+            with gr.Tab("Library", elem_id="ms-tab-library"):
+                library_tab(searcher, facets, lambda: collection_facets(searcher.store))
     return app
 
 
@@ -168,7 +128,7 @@ HEADER_CSS = """
 #ms-header h1 { margin: 0 0 .15em 0; font-size: 1.6em; }
 #ms-header p { margin: 0 0 .2em 0; color: var(--body-text-color-subdued); }
 #ms-audio { min-height: 0; }
-"""
+""" + MAP_CSS
 
 
 def serve(searcher, host: str = "127.0.0.1", port: int = 7860, open_browser: bool = False,
@@ -199,17 +159,25 @@ def serve(searcher, host: str = "127.0.0.1", port: int = 7860, open_browser: boo
         torch.set_num_threads(torch_threads)
     if warm:
         warm_up(searcher, (examples or DEFAULT_EXAMPLES)[0])
-    app = build_app(searcher, examples=examples, title=title, uploads=uploads)
+    audio_slots = asyncio.Semaphore(AUDIO_SLOTS)
+    app = build_app(searcher, examples=examples, title=title, uploads=uploads,
+                    audio_slots=audio_slots)
 
-    def page(text, track_id, track_label, k, mode=None):
+    def page(text, track_id, track_label, k, fields):
         return search_outputs(searcher, text, None, k, track_id=track_id,
-                              track_label=track_label, mode=mode)
+                              track_label=track_label, fields=fields)
+
+    def answer(text, track_id, k, fields, audio=None):
+        options = query_from_fields(form_fields(**fields))
+        return searcher.search(text=text, audio=audio, track_id=track_id, k=k,
+                               **options).to_dict()
 
     upload_bytes = int(max_upload_mb * 1024 * 1024)
     routes = [search_route(page, SEARCH_SLOTS, inline=_searches_in_process(searcher.store)),
+              api_route(answer, audio_slots, upload_bytes),
               audio_route(lambda track_id: indexed_audio_path(searcher.store, track_id))]
     app.launch(server_name=host, server_port=port, share=False, inbrowser=open_browser,
-               quiet=True, show_error=False, prevent_thread_lock=not block, css=HEADER_CSS,
+               quiet=True, show_error=False, prevent_thread_lock=True, css=HEADER_CSS,
                theme=gr.themes.Soft(), footer_links=[], ssr_mode=False, mcp_server=False,
                run_history=False,     # no per-call recording, no runs page
                max_file_size=upload_bytes,     # per file; and per request, below:
@@ -218,4 +186,36 @@ def serve(searcher, host: str = "127.0.0.1", port: int = 7860, open_browser: boo
                            # Gradio takes up to 1000 files per upload request: cap the
                            # body itself (the form's own headers need a few KiB more)
                            "max_body_size": upload_bytes + REQUEST_OVERHEAD_BYTES})
+    if not block:
+        _advertise(app, searcher.store, host, port)
+        return app
+    try:
+        _advertise(app, searcher.store, host, port)
+        app.block_thread()     # until Ctrl+C / SIGTERM; then the advert goes too
+    except KeyboardInterrupt:  # one that came before block_thread's own handler took over
+        pass
+    finally:
+        app.close()
     return app
+
+
+def _advertise(app: gr.Blocks, store, host: str, port: int) -> None:
+    """Say where this app listens, next to the embedded collection it holds (ui/advert.py);
+    withdrawn when the app closes or the process exits. A server store needs none."""
+    if not _searches_in_process(store):
+        return
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    url = f"http://{f'[{shown}]' if ':' in shown else shown}:{port}/"
+    try:
+        path = advertise(store.location, store.collection, url,
+                         getattr(store, "model_fingerprint", lambda: None)())
+    except OSError as error:   # a read-only store folder: the app still serves
+        log.warning("cannot advertise the app next to the collection (%s)", error)
+        return
+    close = app.close
+
+    def close_and_withdraw(*args, **kwargs):
+        withdraw(path)
+        return close(*args, **kwargs)
+
+    app.close = close_and_withdraw

@@ -13,6 +13,8 @@ from retrieval.frontend import AudioDecodeError, AudioTooShort
 from retrieval.query import QueryError
 
 from .errors import USER_ERRORS
+from .form import describe_fields, form_fields
+from .query_args import query_from_fields
 from .format import ResultRow, playable_path, render_header, render_page, render_status
 
 __all__ = ["DEFAULT_EXAMPLES", "MAX_K", "MAX_QUERY_CHARS", "run_search", "search_outputs",
@@ -33,7 +35,8 @@ def _clean_k(k) -> int:
         return 10
 
 
-def _describe(text: str | None, audio_path: str | None, track_label: str | None) -> str:
+def _describe(text: str | None, audio_path: str | None, track_label: str | None,
+              fields: dict) -> str:
     parts = []
     if text:
         parts.append(f"“{text}”")
@@ -41,7 +44,8 @@ def _describe(text: str | None, audio_path: str | None, track_label: str | None)
         parts.append(f"sounds like {Path(audio_path).name}")
     if track_label:
         parts.append(f"sounds like {track_label}")
-    return " + ".join(parts)
+    options = describe_fields(fields)
+    return " + ".join(parts) + (f" ({options})" if options else "")
 
 
 def _error(message: str) -> tuple[str, list[ResultRow]]:
@@ -50,13 +54,14 @@ def _error(message: str) -> tuple[str, list[ResultRow]]:
 
 def run_search(searcher, text: str | None, audio_path: str | None, k=10, *,
                track_id: str | None = None, track_label: str | None = None,
-               mode: str | None = None) -> tuple[str, list[ResultRow]]:
+               fields: dict | None = None) -> tuple[str, list[ResultRow]]:
     """One query → (status HTML, ranked rows). Never raises for user errors.
 
     `text` and `audio_path` combine (the searcher sums their vectors); `track_id` asks
     for tracks that sound like an indexed one (`track_label`, its title, names it). A
-    row's `path` is the indexed file when it exists (its card gets a player). `mode`
-    (word, sentence or auto; None: the searcher's) picks the tower the text goes through.
+    row's `path` is the indexed file when it exists (its card gets a player).
+    `fields` are the query options (negative terms, filters, text weight, sections) by
+    `ui.query_args.FIELDS` name, as `ui.form.form_fields` cleans them.
     """
     text = (text or "").strip() or None
     audio_path = audio_path or None
@@ -68,8 +73,9 @@ def run_search(searcher, text: str | None, audio_path: str | None, k=10, *,
         return _error(f"the description is {len(text):,} characters long; "
                       f"keep it under {MAX_QUERY_CHARS} (a few words work best)")
     try:
+        fields = form_fields(**(fields or {}))
         result = searcher.search(text=text, audio=audio_path, track_id=track_id,
-                                 k=_clean_k(k), mode=mode or None)
+                                 k=_clean_k(k), **query_from_fields(fields))
     except AudioTooShort as error:
         return _error(f"the uploaded clip is too short to search with ({error}).")
     except AudioDecodeError as error:
@@ -87,10 +93,10 @@ def run_search(searcher, text: str | None, audio_path: str | None, k=10, *,
         return _error(f"search failed ({type(error).__name__}: {error}).")
     rows = [ResultRow(rank=i, track_id=h.track_id, title=h.title, artist=h.artist,
                       score=float(h.score), tags=list(h.tags), why=h.why,
-                      path=playable_path(h.path))
+                      path=playable_path(h.path), section=h.section)
             for i, h in enumerate(result.hits, start=1)]
     label = (track_label or track_id) if track_id is not None else None
-    query = _describe(text, audio_path, label)
+    query = _describe(text, audio_path, label, fields)
     if rows:
         status = f"{len(rows)} result{'s' if len(rows) != 1 else ''} for {query}"
     else:
@@ -99,10 +105,10 @@ def run_search(searcher, text: str | None, audio_path: str | None, k=10, *,
 
 
 def search_outputs(searcher, text, audio_path, k, *, track_id=None,
-                   track_label=None, mode=None) -> str:
+                   track_label=None, fields=None) -> str:
     """`run_search` rendered for the results area: the status line and the cards."""
     status, rows = run_search(searcher, text, audio_path, k, track_id=track_id,
-                              track_label=track_label, mode=mode)
+                              track_label=track_label, fields=fields)
     return render_page(status, rows)
 
 

@@ -176,10 +176,6 @@ def build_parser() -> argparse.ArgumentParser:
                              "JSON object with text/audio/track/k/id and the options below; "
                              "prints one JSON line per query (JSONL)")
     add_query_options(search)
-    search.add_argument("--mode", choices=("auto", "word", "sentence"), default="auto",  # routing.MODES
-                        help="which tower answers TEXT: the word tower (tags, a few words), "
-                             "the sentence tower, or auto: a few known words go to the word "
-                             "tower, a sentence to both (default: %(default)s)")
     _add_index_location(search, reads=True)
 
     duplicates = commands.add_parser(
@@ -364,13 +360,15 @@ def main(argv: list[str] | None = None) -> int:
     _configure_logging()
     _stop_on_sigterm()
     from retrieval.messages import first_line
-
-    from .errors import USER_ERRORS
     try:
         return HANDLERS[args.command](args)
-    except USER_ERRORS as error:
-        message = first_line(error)
-        print(f"musicsearch {args.command}: error: {message}", file=sys.stderr)
+    except Exception as error:
+        # imported only on failure: USER_ERRORS loads torch (~3 s), which a search answered
+        # by a running app (ui/remote.py) never needs
+        from .errors import USER_ERRORS
+        if not isinstance(error, USER_ERRORS):
+            raise
+        print(f"musicsearch {args.command}: error: {first_line(error)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"musicsearch {args.command}: interrupted (work done so far is kept)", file=sys.stderr)

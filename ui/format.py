@@ -13,7 +13,7 @@ from retrieval.catalog import text_to_path
 from .media import audio_url
 
 __all__ = ["ResultRow", "playable_path", "render_results", "render_status", "render_page",
-           "render_header", "CSS", "RESULTS_JS", "CLIP_JS"]
+           "render_header", "clock", "results_js", "CSS", "RESULTS_JS"]
 
 
 @dataclass
@@ -26,11 +26,19 @@ class ResultRow:
     tags: list[str] = field(default_factory=list)
     why: str = ""
     path: str | None = None        # indexed file if it exists (the card gets a player)
+    section: dict | None = None    # partial matches: {"start", "end", …} in seconds
 
     def to_dict(self) -> dict:
         return {"rank": self.rank, "track_id": self.track_id, "title": self.title,
                 "artist": self.artist, "score": self.score, "tags": list(self.tags),
-                "why": self.why, "path": self.path}
+                "why": self.why, "path": self.path, "section": self.section}
+
+    @property
+    def start(self) -> float | None:
+        """Where the player starts: the matched section's start, if any."""
+        if not self.section:
+            return None
+        return max(0.0, float(self.section.get("start") or 0.0))
 
 
 def playable_path(path: str | None) -> str | None:
@@ -46,14 +54,26 @@ def _esc(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
+def clock(seconds: float) -> str:
+    minutes, rest = divmod(int(round(seconds)), 60)
+    return f"{minutes}:{rest:02d}"
+
+
 def _card(row: ResultRow) -> str:
     title = _esc(row.title or row.track_id)
     artist = f'<span class="ms-artist">{_esc(row.artist)}</span>' if row.artist else ""
     chips = "".join(f'<span class="ms-chip">{_esc(t)}</span>' for t in row.tags)
     why = f'<div class="ms-why">{_esc(row.why)}</div>' if row.why else ""
+    source = audio_url(row.track_id)
+    section = ""
+    if row.start is not None:     # a media fragment: the player starts at the section
+        source += f"#t={row.start:g}"
+        section = (f'<div class="ms-section" data-start="{row.start:g}">matched section '
+                   f'{clock(row.start)}–{clock(float(row.section.get("end") or row.start))}'
+                   "; the player starts there</div>")
     if row.path:
         player = (f'<audio class="ms-player" controls preload="metadata" '
-                  f'src="{_esc(audio_url(row.track_id))}"></audio>')
+                  f'src="{_esc(source)}"></audio>')
     else:
         player = '<div class="ms-noaudio">audio file not available</div>'
     score = max(0.0, min(1.0, (row.score + 1) / 2))   # cosine in [-1, 1] → bar width
@@ -62,7 +82,7 @@ def _card(row: ResultRow) -> str:
         f'<div class="ms-rank">{row.rank}</div>'
         f'<div class="ms-main">'
         f'<div class="ms-head"><span class="ms-title">{title}</span>{artist}</div>'
-        f'<div class="ms-tags">{chips}</div>{why}</div>'
+        f'<div class="ms-tags">{chips}</div>{why}{section}</div>'
         f'<div class="ms-side">'
         f'<div class="ms-score" title="cosine similarity to the query">'
         f'<span class="ms-bar"><span style="width:{score * 100:.0f}%"></span></span>'
@@ -105,17 +125,36 @@ def render_header(title: str, fingerprint: str | None, n_tracks: int | None) -> 
 
 # The page's own search path: text searches and "More like this" are answered by the app's
 # `search` route (one light request; see ui/search_route.py) instead of a Gradio event.
-# Searches with an uploaded clip (tracked by a JS-only change event on the audio input) and
-# anything this script cannot find in the page fall through to Gradio's event.
-RESULTS_JS = """
-const query = () => document.querySelector('#ms-query textarea, #ms-query input');
-const count = () => (document.querySelector('#ms-k input[type=number]') || {}).value || '10';
-const mode = () => (document.querySelector('#ms-mode input:checked') || {}).value || 'auto';
+# The Search tab's options are read from its inputs (by elem_id) and sent as the route's
+# parameters (ui/form.py). Anything this script cannot find in the page falls through to
+# Gradio's event. `results_js(k_id, text_search)`: the script of one results area; only the
+# Search tab's (text_search=True) takes over its Search button and Enter key.
+_RESULTS_JS = """
+const field = (id) => document.querySelector('#' + id + ' textarea, #' + id + ' input');
+const count = () => (document.querySelector('#__K__ input[type=number]') || {}).value || '10';
+function options() {
+  if (!__TEXT__) { return {}; }
+  const found = {};
+  for (const [name, id] of [['not', 'ms-not'], ['artist', 'ms-artist'], ['tag', 'ms-tag'],
+                            ['min_duration', 'ms-min'], ['max_duration', 'ms-max']]) {
+    const box = field(id);
+    const value = box ? box.value.trim() : '';
+    // a duration box shows 0 when empty: 0 means no bound there
+    if (value && value !== '__ANY__' && !(name.endsWith('_duration') && Number(value) === 0)) {
+      found[name] = value;
+    }
+  }
+  const sections = document.querySelector('#ms-sections input[type=checkbox]');
+  if (sections && sections.checked) { found.sections = '1'; }
+  const mode = document.querySelector('#ms-mode input[type=radio]:checked');
+  if (mode && mode.value !== 'auto') { found.mode = mode.value; }
+  return found;
+}
 async function search(params) {
   element.setAttribute('aria-busy', 'true');
   try {
-    const response = await fetch('search?' + new URLSearchParams({...params, k: count()}),
-                                 {headers: {Accept: 'text/html'}, cache: 'no-store'});
+    const response = await fetch('search?' + new URLSearchParams(
+        {...options(), ...params, k: count()}), {headers: {Accept: 'text/html'}, cache: 'no-store'});
     if (!response.ok) { throw new Error('HTTP ' + response.status); }
     props.value = await response.text();
   } catch (error) {
@@ -126,13 +165,13 @@ async function search(params) {
   } finally { element.removeAttribute('aria-busy'); }
 }
 function textSearch(event) {
-  const box = query();
-  if (window.musicsearchClip || !box) { return; }
+  const box = field('ms-query');
+  if (!box) { return; }
   event.preventDefault();
   event.stopImmediatePropagation();
-  search({q: box.value, mode: mode()});
+  search({q: box.value});
 }
-if (!window.musicsearchPage) {
+if (__TEXT__ && !window.musicsearchPage) {
   window.musicsearchPage = true;
   document.addEventListener('click', (event) => {
     if (event.target.closest && event.target.closest('#ms-search')) { textSearch(event); }
@@ -140,7 +179,7 @@ if (!window.musicsearchPage) {
   for (const type of ['keydown', 'keypress']) {
     document.addEventListener(type, (event) => {
       if (event.key === 'Enter' && !event.shiftKey && event.target.closest
-          && event.target.closest('#ms-query')) { textSearch(event); }
+          && event.target.closest('#ms-query, #ms-not')) { textSearch(event); }
     }, true);
   }
 }
@@ -150,8 +189,13 @@ element.addEventListener('click', (event) => {
 });
 """
 
-# A JS-only event on the audio input: whether a clip is loaded decides the search path.
-CLIP_JS = "(clip) => { window.musicsearchClip = Boolean(clip); return []; }"
+
+def results_js(k_id: str = "ms-k", text_search: bool = True, any_value: str = "(any)") -> str:
+    return (_RESULTS_JS.replace("__K__", k_id).replace("__ANY__", any_value)
+            .replace("__TEXT__", "true" if text_search else "false"))
+
+
+RESULTS_JS = results_js()
 
 CSS = """
 .ms-status { margin: 2px 0 8px 0; }
@@ -172,6 +216,7 @@ CSS = """
 .ms-tags { display: flex; flex-wrap: wrap; gap: 4px; }
 .ms-chip { font-size: 0.76em; padding: 0 8px; border-radius: 999px;
   background: var(--color-accent-soft); color: var(--body-text-color); }
+.ms-section { font-size: 0.8em; color: var(--color-accent); }
 .ms-why { font-size: 0.8em; font-style: italic; color: var(--body-text-color-subdued); }
 .ms-side { flex: 0 1 330px; display: flex; flex-direction: column; gap: 4px; }
 .ms-score { align-self: flex-end; font-variant-numeric: tabular-nums; font-size: 0.8em;

@@ -6,8 +6,9 @@ import argparse
 
 from retrieval.filters import SearchFilter
 from retrieval.query import QueryError
+from retrieval.routing import MODES
 
-__all__ = ["add_query_options", "query_from_args", "query_from_fields", "FIELDS"]
+__all__ = ["add_query_options", "query_from_args", "query_from_fields", "FIELDS", "CHOICES"]
 
 # batch-line field → (kind, help); the flag is --field with "_" → "-"
 FIELDS = {
@@ -26,7 +27,11 @@ FIELDS = {
                          "only, 0.5 = balanced, lower = more varied"),
     "sections": ("flag", "partial matches: rank by the best-matching section of each track "
                          "(chunk MaxSim) and say where it is"),
+    "mode": ("choice", "which tower answers TEXT: word (tags, a few words), sentence (the "
+                       "sentence tower), or auto: a few known words go to the word tower, a "
+                       "sentence to both (default: auto)"),
 }
+CHOICES = {"mode": MODES}
 _METAVARS = {"not": "TERM", "artist": "ARTIST", "tag": "TAG", "from_collection": "NAME",
              "min_duration": "SECONDS", "max_duration": "SECONDS", "text_weight": "W",
              "diverse": "LAMBDA"}
@@ -41,6 +46,8 @@ def add_query_options(parser: argparse.ArgumentParser) -> None:
         elif kind == "list":
             group.add_argument(flag, action="append", default=[], metavar=_METAVARS[name],
                                help=help_text)
+        elif kind == "choice":
+            group.add_argument(flag, choices=CHOICES[name], default=None, help=help_text)
         else:
             group.add_argument(flag, type=float, default=None, metavar=_METAVARS[name],
                                help=help_text)
@@ -55,10 +62,12 @@ def query_from_fields(fields: dict) -> dict:
               "list": lambda v: isinstance(v, str) or (isinstance(v, list)
                                                        and all(isinstance(x, str) for x in v)),
               "float": lambda v: v is None or (isinstance(v, (int, float))
-                                               and not isinstance(v, bool))}[kind](value)
+                                               and not isinstance(v, bool)),
+              "choice": lambda v: v is None or v in CHOICES[name]}[kind](value)
         if not ok:
             wanted = {"flag": "true or false", "list": "a string or a list of strings",
-                      "float": "a number"}[kind]
+                      "float": "a number",
+                      "choice": "one of " + ", ".join(CHOICES.get(name, ()))}[kind]
             raise QueryError(f"'{name}' must be {wanted}, got {value!r}")
 
     def strings(name):
@@ -72,7 +81,7 @@ def query_from_fields(fields: dict) -> dict:
     return {"negatives": strings("not"), "where": where,
             "text_weight": fields.get("text_weight"), "diverse": fields.get("diverse"),
             "exclude_artist": bool(fields.get("exclude_artist")),
-            "sections": bool(fields.get("sections"))}
+            "sections": bool(fields.get("sections")), "mode": fields.get("mode")}
 
 
 def query_from_args(args: argparse.Namespace) -> dict:

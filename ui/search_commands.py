@@ -75,6 +75,8 @@ def cmd_search(args) -> int:
     # A track id typed as a path with non-UTF-8 bytes is stored as its file:// form.
     track_id = path_to_text(args.track) if args.track is not None else None
     options = query_from_args(args)          # bad values refused before the model loads
+    if _search_through_app(args, track_id):
+        return 0
     searcher = open_searcher(args)
     try:
         started = time.perf_counter()
@@ -88,6 +90,33 @@ def cmd_search(args) -> int:
     else:
         _print_results(result, elapsed)
     return 0
+
+
+def _search_through_app(args, track_id: str | None) -> bool:
+    """Answer through the running app that holds the collection (ui/remote.py), if one
+    does; False when there is none or it did not answer (then the store is opened)."""
+    from types import SimpleNamespace
+
+    from .query_args import FIELDS
+    from .remote import AppUnreachable, app_for, search_app
+    advert = app_for(args)
+    if advert is None:
+        return False
+    fields = {name: getattr(args, name) for name in FIELDS}
+    try:
+        body, elapsed = search_app(advert, args.text, args.audio, track_id, args.k, fields)
+    except AppUnreachable as error:
+        print(f"musicsearch: {error}; opening the collection instead", file=sys.stderr)
+        return False
+    print(f"musicsearch: answered by the app at {advert.url} (pid {advert.pid}), which holds "
+          f"collection '{advert.collection}'", file=sys.stderr)
+    if args.json:
+        from retrieval.strict_json import dumps
+        print(dumps(body, ensure_ascii=False))
+    else:
+        hits = [SimpleNamespace(**{"section": None, **hit}) for hit in body.get("results", [])]
+        _print_results(SimpleNamespace(notes=body.get("notes", []), hits=hits), elapsed)
+    return True
 
 
 def _search_batch(args) -> int:

@@ -1,5 +1,7 @@
-"""The page's light search path: `GET search?q=TEXT&k=N&mode=M` (or `?track=ID&title=T&k=N` for
-"More like this") answers with the results area's HTML.
+"""The page's light search path: `GET search?q=TEXT&k=N` (or `?track=ID&title=T&k=N` for
+"More like this"), with the Search tab's options as further parameters (`not`, `artist`,
+`tag`, `min_duration`, `max_duration`, `sections`: ui/form.py), answers with the results
+area's HTML.
 
 A text search is about a millisecond of work; through a Gradio event the same search cost
 ~3 ms of server CPU (request models, sync dependencies and each input and output hopping
@@ -17,6 +19,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
+from .form import fields_from_params
+
 __all__ = ["SEARCH_ROUTE", "search_route"]
 
 SEARCH_ROUTE = "search"
@@ -24,7 +28,7 @@ MAX_LABEL_CHARS = 200
 
 
 def search_route(page: Callable[..., str], slots: int, inline: bool) -> Route:
-    """GET `/search`: `page(text, track_id, track_label, k, mode)` → HTML.
+    """GET `/search`: `page(text, track_id, track_label, k, fields)` → HTML.
 
     `inline`: run `page` on the event loop. Right for the embedded store: its search is
     sub-millisecond CPU work that keeps the GIL, so a worker thread adds only a hand-off
@@ -38,7 +42,7 @@ def search_route(page: Callable[..., str], slots: int, inline: bool) -> Route:
         params = request.query_params
         arguments = (params.get("q"), params.get("track"),
                      (params.get("title") or "")[:MAX_LABEL_CHARS] or None,
-                     params.get("k", "10"), params.get("mode") or None)
+                     params.get("k", "10"), fields_from_params(params))
         if inline:
             html = page(*arguments)
         else:
