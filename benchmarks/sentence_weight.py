@@ -1,5 +1,6 @@
 """How much of the sentence tower `auto` should mix in: sentence-query metrics on a split
-(configs/queries/sentences.yaml, the evaluation's own code) for the word path, the
+(configs/queries/sentences.yaml, the evaluation's own code and query path,
+training/evaluation/query_modes.py) for the word path, the
 sentence path, and `auto` at several weights. Prints one JSON object.
 
     python benchmarks/sentence_weight.py --model runs/sentence/model --split valid
@@ -31,8 +32,8 @@ def main() -> None:
     torch.set_num_threads(1)
     from retrieval.bundle import load_bundle
     from retrieval.paths import default_cache_dir, default_corpus_dir
-    from retrieval.routing import route_query
     from training.data import load_catalog_splits, load_split
+    from training.evaluation.query_modes import query_encoder
     from training.evaluation.sentences import (DEFAULT_SENTENCES, load_sentences,
                                                sentence_retrieval)
     model = load_bundle(args.model)
@@ -45,9 +46,8 @@ def main() -> None:
     paths.update({f"auto w={w}": ("auto", float(w)) for w in args.weights.split(",")})
     out = {"model": str(args.model), "split": args.split, "tracks": len(songs), "paths": {}}
     for name, (mode, weight) in paths.items():
-        summary, _ = sentence_retrieval(
-            model, data.records, songs, sentences,
-            encode=lambda text: route_query(model, text, mode, weight).vector)
+        summary, _ = sentence_retrieval(model, data.records, songs, sentences,
+                                        encode=query_encoder(model, mode, weight))
         out["paths"][name] = {key.split("/", 1)[1]: round(value, 4) for key, value in
                               summary.items() if key.split("/", 1)[1] in
                               ("n_queries", "map", "random_map", "mrr", "hit@10", "recall@10")}

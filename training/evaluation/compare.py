@@ -2,7 +2,9 @@
 a bootstrap interval of the mean difference, and the queries that moved most.
 
 The per-query value is AP for a tag query and reciprocal rank for a caption query; two
-results are paired on the queries both have (same data set, condition, seed, task, group).
+results are paired on the queries both have (same data set, condition, seed, task, query
+mode, group). A row without a mode (a run from before the query modes) went through the
+word tower: it pairs with the word mode.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import ConfigError
+from .query_modes import QUERY_TASKS, task_label
 
 __all__ = ["paired_permutation_p", "bootstrap_interval", "compare_queries", "compare_runs",
            "PER_QUERY_VALUE"]
@@ -65,21 +68,22 @@ def compare_queries(a: dict[str, dict], b: dict[str, dict], value: str, top: int
 
 
 def _index(rows: list[dict]) -> dict[tuple, dict]:
-    return {(r["dataset"], r["condition"], r["seed"], r["task"], group): queries
+    return {(r["dataset"], r["condition"], r["seed"], r["task"],
+             r.get("mode") or ("word" if r["task"] in QUERY_TASKS else None), group): queries
             for r in rows if r["task"] in PER_QUERY_VALUE
             for group, queries in r["queries"].items()
             if all(isinstance(v, dict) for v in queries.values())}   # not a list of notes
 
 
 def compare_per_query(rows_a: list[dict], rows_b: list[dict]) -> list[dict]:
-    """One comparison per (data set, condition, seed, task, group) both sides have."""
+    """One comparison per (data set, condition, seed, task, mode, group) both sides have."""
     a, b = _index(rows_a), _index(rows_b)
     out = []
     for key in [k for k in a if k in b]:
         result = compare_queries(a[key], b[key], PER_QUERY_VALUE[key[3]])
         if result["queries"]:
             out.append({"dataset": key[0], "condition": key[1], "seed": key[2],
-                        "task": key[3], "group": key[4], **result})
+                        "task": task_label(key[3], key[4]), "group": key[5], **result})
     return out
 
 

@@ -6,6 +6,7 @@
     deformations: [default]         # "default" = the issue's robustness set; or specs
     tasks: [tag_retrieval]
     sentences: configs/queries/sentences.yaml   # the `sentences` task's queries (this default)
+    query_modes: [word, sentence, auto]   # text tasks' query paths, one row each (default [auto])
     seeds: [0, 1, 2]                # for deformations that draw random numbers
 
 Every field is checked, and every problem named in one line, before any audio is read.
@@ -17,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from retrieval.bundle import default_bundle_path, read_bundle_config
+from retrieval.routing import MODES
 
 from ..config import (ConfigError, DataConfig, folder_problem, from_mapping, raise_problems,
                       read_yaml_mapping)
@@ -66,6 +68,9 @@ class ExperimentConfig:
     timbres: list[str] = field(default_factory=list)   # SoundFonts to render each split with
     tasks: list[str] = field(default_factory=lambda: ["tag_retrieval"])
     sentences: str = DEFAULT_SENTENCES  # the sentence file of the `sentences` task
+    # text_retrieval and sentences run once per mode (retrieval.routing); a mode needing a
+    # sentence tower is skipped, with a note, for a model without one
+    query_modes: list[str] = field(default_factory=lambda: ["auto"])
     metrics: list[str] = field(default_factory=lambda: list(METRICS))
     k: int = 10
     min_positives: int = 5          # a tag enters the means with this many positive songs
@@ -119,14 +124,11 @@ class ExperimentConfig:
                 problems.append(f"timbres: no SoundFont file at {soundfont}")
         if "sentences" in self.tasks and not Path(self.sentences).is_file():
             problems.append(f"sentences: no sentence file at {self.sentences}")
-        unknown = [t for t in self.tasks if t not in TASKS]
-        if unknown or not self.tasks:
-            problems.append(f"tasks: unknown {', '.join(map(repr, unknown))} "
-                            f"(known: {', '.join(TASKS)})" if unknown else "tasks: name one")
-        unknown = [m for m in self.metrics if m not in METRICS]
-        if unknown:
-            problems.append(f"metrics: unknown {', '.join(map(repr, unknown))} "
-                            f"(known: {', '.join(METRICS)})")
+        problems += _choice_problems("tasks", self.tasks, TASKS)
+        problems += _choice_problems("query_modes", self.query_modes, MODES)
+        if len(set(self.query_modes)) < len(self.query_modes):
+            problems.append(f"query_modes: a mode is named twice in {self.query_modes}")
+        problems += _choice_problems("metrics", self.metrics, METRICS, required=False)
         if self.k < 1:
             problems.append(f"k must be ≥ 1 (precision at k songs), got {self.k}")
         if self.min_positives < 1:
@@ -163,6 +165,14 @@ class ExperimentConfig:
                 raise ConfigError(f"{where}: timbres: {soundfont} is the SoundFont model "
                                   f"{trained_on[sha]!r} was trained on")
         return self
+
+
+def _choice_problems(name: str, given: list, known, required: bool = True) -> list[str]:
+    """A list field whose items must come from `known`: the unknown ones, or none given."""
+    unknown = [item for item in given if item not in known]
+    if unknown:
+        return [f"{name}: unknown {', '.join(map(repr, unknown))} (known: {', '.join(known)})"]
+    return [f"{name}: name one"] if required and not given else []
 
 
 def load_experiment(path: str | Path) -> ExperimentConfig:

@@ -36,8 +36,11 @@ def first_relevant_rank(scores: np.ndarray, relevant: np.ndarray) -> float:
     return above + (tied_other + tied_relevant + 1) / (tied_relevant + 1)
 
 
-def text_retrieval(model, records, songs: np.ndarray) -> tuple[dict, dict]:
-    """Summary and per-query metrics for caption queries (see the module doc)."""
+def text_retrieval(model, records, songs: np.ndarray, encode=None) -> tuple[dict, dict]:
+    """Summary and per-query metrics for caption queries (see the module doc).
+    `encode(text) -> unit vector` embeds a query (default: the word tower; the evaluation
+    passes query_modes.query_encoder for each query mode)."""
+    encode = encode or (lambda text: model.encode_text(text)[0])
     by_caption: dict[str, list[int]] = {}
     for row, record in enumerate(records):
         if record.caption:
@@ -46,9 +49,9 @@ def text_retrieval(model, records, songs: np.ndarray) -> tuple[dict, dict]:
     per_query = {}
     for caption, rows in sorted(by_caption.items()):
         try:
-            vector, _ = model.encode_text(caption)
+            vector = encode(caption)
         except QueryError:
-            continue          # no word of the caption is known: not a query this model takes
+            continue          # e.g. no word of the caption is known: not a query this path takes
         relevant = np.zeros(n, dtype=bool)
         relevant[rows] = True
         rank = first_relevant_rank(songs @ vector, relevant)

@@ -1,12 +1,14 @@
 """The Markdown report of a run: headline table with exact random baselines, per-category
 table, robustness (drop per deformation, mean ± std over seeds) and per-tag table, with
-plots next to it."""
+plots next to it. The text tasks have one section per query mode ("sentences (auto)"), and
+each model a table of example sentence queries with their top tracks per mode."""
 from __future__ import annotations
 
 from pathlib import Path
 
 from ..eval_plot import plot_per_tag, plot_robustness
 from .experiment import ExperimentConfig
+from .query_modes import EXAMPLE_TOP, QUERY_TASKS, task_label
 
 __all__ = ["write_report", "metric_key", "robustness_table"]
 
@@ -158,6 +160,51 @@ def sentence_section(clean, captions) -> list[str]:
     return lines + [""]
 
 
+def _track_cell(track: dict, tags: int = 6) -> str:
+    shown = ", ".join(track["tags"][:tags]) + (", …" if len(track["tags"]) > tags else "")
+    return f"{'✓ ' if track['relevant'] else ''}{track['title']} ({shown})"
+
+
+def examples_section(examples: dict) -> list[str]:
+    """Each example sentence: its top tracks, one column per query mode (✓ = relevant)."""
+    modes = examples["modes"]
+    lines = [f"Top {EXAMPLE_TOP} tracks of the clean split per query mode (the word path is "
+             "the model before a sentence tower); ✓ marks a track carrying all the "
+             "sentence's tags.", ""]
+    for sentence in examples["sentences"]:
+        lines += [f"**{sentence['text']}** (relevant: {', '.join(sentence['tags'])})", "",
+                  "| # | " + " | ".join(modes) + " |", "|---" * (len(modes) + 1) + "|"]
+        longest = max(len(top) if isinstance(top, list) else 1
+                      for top in sentence["top"].values())
+        for place in range(min(EXAMPLE_TOP, longest)):
+            cells = []
+            for mode in modes:
+                top = sentence["top"][mode]   # the tracks, or why the path took no query
+                if isinstance(top, str):
+                    cells.append(top if place == 0 else "")
+                else:
+                    cells.append(_track_cell(top[place]) if place < len(top) else "")
+            lines.append(f"| {place + 1} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return lines
+
+
+def modes_table(rows, modes: list[str]) -> list[str]:
+    """Clean rows of the text tasks of one (model, data set): each metric beside its
+    random value, one column per query mode."""
+    clean = {(r.task, r.mode): r.summary for r in rows if r.condition == "clean" and r.mode}
+    lines = ["| task | metric | random | " + " | ".join(modes) + " |",
+             "|---" * (len(modes) + 3) + "|"]
+    for task in dict.fromkeys(task for task, _ in clean):
+        first = next(clean[(task, mode)] for mode in modes if (task, mode) in clean)
+        for key in [k for k in paired_columns(first) if "@5" not in k]:
+            cells = [f"{clean[(task, m)][key]:.3f}" if key in clean.get((task, m), {}) else "–"
+                     for m in modes]
+            lines.append(f"| {task} | {key} | {first[_random_twin(key)]:.3f} | "
+                         + " | ".join(cells) + " |")
+    return lines if len(lines) > 2 else []
+
+
 def _model_comparison(info: dict, rows) -> list[str]:
     """The first model against each other one, query by query (paired tests)."""
     from .compare import compare_per_query, markdown
@@ -166,7 +213,8 @@ def _model_comparison(info: dict, rows) -> list[str]:
     for other in models[1:]:
         def side(name):
             return [{"dataset": r.dataset, "condition": r.condition, "seed": r.seed,
-                     "task": r.task, "queries": r.per_query} for r in rows if r.model == name]
+                     "task": r.task, "mode": r.mode, "queries": r.per_query}
+                    for r in rows if r.model == name]
         lines += [f"## {models[0]} against {other}", "",
                   markdown(compare_per_query(side(models[0]), side(other)), models[0], other)]
     return lines
@@ -183,16 +231,24 @@ def write_report(run_dir: Path, config: ExperimentConfig, info: dict, rows) -> P
              "random ranking (E[AP] by formula, E[PR-AUC] by enumeration or 1,000 "
              "permutations, E[P@k] = positives / songs, ROC-AUC 0.5). Zero-shot tags label no "
              "track of the model's training data.", ""]
+    if any(task in QUERY_TASKS for task in config.tasks):
+        lines += [f"Text queries (captions, sentences) are embedded by the query routing in "
+                  f"each mode of {', '.join(config.query_modes)}, one section each.", ""]
+        lines += [f"- {note}" for note in info.get("notes", [])] + \
+            ([""] if info.get("notes") else [])
     for model, model_info in info["models"].items():
         for dataset, data_info in info["datasets"].items():
-            for task in config.tasks:
-                mine = [r for r in rows if (r.model, r.dataset, r.task) == (model, dataset, task)]
+            for task, mode in [(t, m) for t in config.tasks for m in
+                               (model_info.get("query_modes", []) if t in QUERY_TASKS
+                                else [None])]:
+                mine = [r for r in rows
+                        if (r.model, r.dataset, r.task, r.mode) == (model, dataset, task, mode)]
                 clean = next(r for r in mine if r.condition == "clean")
                 if not clean.summary:      # e.g. the map, or no caption in this split
                     continue
-                stem = f"{model}-{dataset}-{task}"
+                stem = f"{model}-{dataset}-{task}" + (f"-{mode}" if mode else "")
                 lines += [f"## {model} on {dataset} ({data_info['split']} split, "
-                          f"{clean.tracks} tracks): {task}", "",
+                          f"{clean.tracks} tracks): {task_label(task, mode)}", "",
                           f"Model fingerprint `{model_info['fingerprint']}`, catalog "
                           f"`{data_info['catalog']}`.", ""]
                 if task == "tag_retrieval":
@@ -204,17 +260,29 @@ def write_report(run_dir: Path, config: ExperimentConfig, info: dict, rows) -> P
                     columns = [c for c in paired_columns(clean.summary) if "@5" not in c]
                 if len(mine) > 1:
                     table, drops = robustness_table(mine, columns)
-                    plot = plot_robustness(drops, f"{model}, {dataset}, {task}: change from clean",
+                    plot = plot_robustness(drops, f"{model}, {dataset}, {task_label(task, mode)}: "
+                                           "change from clean",
                                            run_dir / f"{stem}-robustness.png")
                     lines += ["### Robustness (indexed audio deformed, queries clean)", "",
                               *table, "", f"![robustness]({plot.name})", ""]
                 if task == "sentences":
-                    captions = next((r for r in rows if (r.model, r.dataset, r.task, r.condition)
-                                     == (model, dataset, "text_retrieval", "clean")), None)
+                    captions = next((r for r in rows if (r.model, r.dataset, r.task, r.mode,
+                                                         r.condition)
+                                     == (model, dataset, "text_retrieval", mode, "clean")), None)
                     lines += ["### Per sentence (clean)", "", *sentence_section(clean, captions)]
                 if task == "tag_retrieval":
                     lines += ["### Per tag (clean)", "",
                               *per_tag_table(clean.per_query, config.k), ""]
+            modes = model_info.get("query_modes", [])
+            table = modes_table([r for r in rows if (r.model, r.dataset) == (model, dataset)],
+                                modes)
+            if len(modes) > 1 and table:
+                lines += [f"## {model} on {dataset}: query modes side by side (clean)", "",
+                          *table, ""]
+            examples = info.get("examples", {}).get(model, {}).get(dataset)
+            if examples:
+                lines += [f"## {model} on {dataset}: example sentence queries", "",
+                          *examples_section(examples)]
     if info.get("maps"):
         lines += ["## The joint space in 2-D", "",
                   "Songs (grey), the model's tags (blue) and captions (orange), laid out by "

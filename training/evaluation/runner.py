@@ -2,7 +2,8 @@
 × task, song embeddings from the cache, results and a report under <out_dir>/<id>/.
 
     config.json     the resolved config, model fingerprints, catalogs
-    metrics.json    one row per (model, data set, condition, seed, task): summary metrics
+    metrics.json    one row per (model, data set, condition, seed, task, query mode):
+                    summary metrics (the mode only for the text tasks, see query_modes.py)
     per_query.json  per tag (the queries of tag → music) for every row
     report.md       tables and plots (see report.py)
 """
@@ -26,6 +27,7 @@ from .embeddings import EmbeddingCache
 from .experiment import ExperimentConfig
 from .joint_map import plot_joint_map
 from .probe import probe_tags
+from .query_modes import QUERY_TASKS, example_modes, example_queries, query_encoder, usable_modes
 from .query_tasks import text_retrieval, triplet_accuracy
 from .sentences import check_tags, sentence_retrieval
 from .tag_task import evaluate_song_vectors
@@ -44,6 +46,7 @@ class Row:
     summary: dict               # flat metric name → value
     per_query: dict             # group → query → metrics
     seconds: float = 0.0        # embedding this condition (0 when all came from the cache)
+    mode: str | None = None     # the query path of a text task (word, sentence, auto)
 
 
 def _flatten(result: dict) -> dict:
@@ -71,12 +74,12 @@ def _tag_retrieval(model, records, vectors,
 
 def _text_retrieval(model, records, vectors,
                    config: ExperimentConfig, context: dict) -> tuple[dict, dict]:
-    return text_retrieval(model, records, vectors)
+    return text_retrieval(model, records, vectors, context["encode"])
 
 
 def _sentences(model, records, vectors,
                config: ExperimentConfig, context: dict) -> tuple[dict, dict]:
-    return sentence_retrieval(model, records, vectors, context["sentences"])
+    return sentence_retrieval(model, records, vectors, context["sentences"], context["encode"])
 
 
 def _triplets(model, records, vectors,
@@ -157,11 +160,17 @@ def run_experiment(config: ExperimentConfig, progress: bool = True,
     cache_root = Path(config.cache_dir) if config.cache_dir else data_home() / "eval-cache"
     rows: list[Row] = []
     info = {"id": config.id, "command": command, "config": config.to_dict(), "models": {},
-            "datasets": {}, "skipped": {}, "computed": 0, "maps": []}
+            "datasets": {}, "skipped": {}, "computed": 0, "maps": [], "notes": [],
+            "examples": {}}
     models = {spec.name: load_bundle(spec.folder) for spec in config.models}
+    encoders = {}   # model → {mode: encode}, memoised across conditions
     for name, model in models.items():
+        modes, notes = usable_modes(model, config.query_modes, name)
+        encoders[name] = {mode: query_encoder(model, mode) for mode in modes}
         info["models"][name] = {"bundle": str(model.bundle_path),
-                                "fingerprint": model.fingerprint}
+                                "fingerprint": model.fingerprint, "query_modes": modes}
+        if any(task in QUERY_TASKS for task in config.tasks):
+            info["notes"] += notes
     sentences = config.sentence_set() if "sentences" in config.tasks else None
     splits, timbres = {}, {}    # every data set resolved before any audio is encoded
     for dataset in config.datasets:
@@ -199,17 +208,24 @@ def run_experiment(config: ExperimentConfig, progress: bool = True,
                     raise ConfigError(f"datasets.{dataset.name}: no readable audio in split "
                                       f"{dataset.split!r} ({songs.failed[0][1]})")
                 kept = [records[i] for i in songs.kept]
+                if condition == "clean" and sentences is not None:
+                    info["examples"].setdefault(model_name, {})[dataset.name] = example_queries(
+                        model, kept, songs.vectors, sentences,
+                        example_modes(model, config.query_modes, model_name))
                 for task in config.tasks:
                     if task in CLEAN_ONLY and condition != "clean":
                         continue
-                    context = {"run_dir": run_dir, "maps": info["maps"],
-                               "stem": f"{model_name}-{dataset.name}-map",
-                               "sentences": sentences,
-                               "probe_train": lambda: probe_train(cache, dataset, progress, info)}
-                    summary, per_query = TASK_FUNCTIONS[task](model, kept, songs.vectors,
-                                                              config, context)
-                    rows.append(Row(model_name, dataset.name, condition, seed, task,
-                                    len(kept), summary, per_query, seconds))
+                    for mode in (encoders[model_name] if task in QUERY_TASKS else [None]):
+                        context = {"run_dir": run_dir, "maps": info["maps"],
+                                   "stem": f"{model_name}-{dataset.name}-map",
+                                   "sentences": sentences,
+                                   "encode": encoders[model_name].get(mode),
+                                   "probe_train": lambda: probe_train(cache, dataset, progress,
+                                                                      info)}
+                        summary, per_query = TASK_FUNCTIONS[task](model, kept, songs.vectors,
+                                                                  config, context)
+                        rows.append(Row(model_name, dataset.name, condition, seed, task,
+                                        len(kept), summary, per_query, seconds, mode))
     info["elapsed_s"] = round(time.perf_counter() - started, 1)
     info["rows"] = [{k: v for k, v in row.__dict__.items() if k != "per_query"} for row in rows]
     _write(run_dir, config, info, rows)
@@ -224,7 +240,8 @@ def _write(run_dir: Path, config: ExperimentConfig, info: dict, rows: list[Row])
     (run_dir / "config.json").write_text(strict_json.dumps(resolved, indent=2) + "\n")
     (run_dir / "metrics.json").write_text(strict_json.dumps(info, indent=2) + "\n")
     per_query = [{"model": r.model, "dataset": r.dataset, "condition": r.condition,
-                  "seed": r.seed, "task": r.task, "queries": r.per_query} for r in rows]
+                  "seed": r.seed, "task": r.task, "mode": r.mode, "queries": r.per_query}
+                 for r in rows]
     (run_dir / "per_query.json").write_text(strict_json.dumps(per_query) + "\n")
     write_report(run_dir, config, info, rows)
 

@@ -154,7 +154,7 @@ def sentence_retrieval(model, records, songs: np.ndarray, sentences: SentenceSet
     """Summary ("sentences/…") and per-sentence metrics; sentences with no relevant track,
     or no word the model knows, are listed under "sentences/excluded" with the reason.
     `encode(text) -> unit vector` embeds a query (default: the word tower, as
-    `model.encode_text`; retrieval.routing.route_query for the other paths)."""
+    `model.encode_text`; the evaluation passes query_modes.query_encoder per query mode)."""
     encode = encode or (lambda text: model.encode_text(text)[0])
     n = len(records)
     carried = [set(record.tags) for record in records]
