@@ -9,12 +9,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-import torch
 import yaml
 
-from retrieval.bundle import load_bundle, save_bundle
+from retrieval.bundle import load_bundle
 from retrieval.catalog import write_catalog
-from retrieval.model import MusicSearchModel
 from training.data import load_catalog_splits
 from training.evaluation.compare import compare_per_query
 from training.evaluation.embeddings import EmbeddingCache
@@ -23,7 +21,7 @@ from training.evaluation.sentences import load_sentences, sentence_retrieval
 from ui.cli import main
 
 from test_evaluate import _config, _write
-from test_sentence import sentence_model_config
+from test_sentence import sentence_bundle  # noqa: F401  (the MiniLM-tower bundle fixture)
 
 SENTENCES = {"version": 2, "sentences": [
     {"text": "a happy tune on the piano", "tags": ["happy", "piano"]},
@@ -31,14 +29,6 @@ SENTENCES = {"version": 2, "sentences": [
     {"text": "a slow sad violin", "tags": ["slow", "sad", "violin"]},   # no train clip is slow
     {"text": "a fast violin", "tags": ["fast", "violin"]},
     {"text": "something like a pub session in Dublin", "tags": ["happy", "fast"]}]}
-
-
-@pytest.fixture(scope="module")
-def sentence_bundle(tmp_path_factory):
-    torch.manual_seed(2)
-    folder = tmp_path_factory.mktemp("eval_sentence_bundle")
-    save_bundle(MusicSearchModel(sentence_model_config()), folder)
-    return folder
 
 
 def _captioned(tiny_audio, tmp_path):
