@@ -8,7 +8,8 @@ folder as the working directory, so its code is imported); give two (e.g. main a
 branch) to compare them side by side: their runs are interleaved, so a busy machine
 slows both alike. Without `--qdrant` a small index is made first: eight generated
 6-second tones indexed with the shipped model. The index and the word-vector cache live
-in a temporary MUSICSEARCH_HOME; the first search (which may convert the word vectors
+in a temporary MUSICSEARCH_HOME (removed at the end; give --qdrant outside it to keep an
+index); the first search (which may convert the word vectors
 once) is timed apart from the medians. Also timed, as the floor: `python -c pass` and
 `python -c "import numpy"`, and what `import torch` alone costs.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -98,6 +100,7 @@ def main() -> None:
         a, b = (result["median_s"][str(c)] for c in checkouts)
         result["ratio_first_to_second"] = {name: round(a[name] / b[name], 2) for name in commands}
     print(json.dumps(result, indent=2))
+    shutil.rmtree(home, ignore_errors=True)   # the index and a ~90 MB word table
 
 
 if __name__ == "__main__":
