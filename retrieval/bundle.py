@@ -24,19 +24,21 @@ import json
 import shutil
 from importlib import metadata
 from pathlib import Path
-
-import torch
-from safetensors.torch import load_file, save_file
+from typing import TYPE_CHECKING
 
 from . import strict_json
 from .files import replaced_folder
+from .legacy_layout import from_legacy_layout, legacy_state_dict
 from .messages import first_line
-from .model import ModelConfig, MusicSearchModel
-from .model_config import from_legacy_layout, legacy_state_dict
 from .typed_config import ConfigError
+
+if TYPE_CHECKING:   # torch is imported only by the functions that build a model, so
+    # reading a config or a fingerprint (the torch-free text path) stays fast
+    from .model import ModelConfig, MusicSearchModel
 
 __all__ = ["BundleError", "save_bundle", "load_bundle", "bundle_fingerprint",
            "default_bundle_path", "read_bundle_config", "bundle_model_config", "file_sha256",
+           "checked_side_files",
            "FORMAT_VERSION", "READABLE_FORMATS"]
 
 FORMAT_VERSION = 2
@@ -104,6 +106,7 @@ def save_bundle(model: MusicSearchModel, folder: str | Path, *, training: dict |
                 metrics: dict | None = None, side_files: dict[str, str | Path] | None = None
                 ) -> str:
     """Write a bundle (copying `side_files`, name → path, into it); returns its fingerprint."""
+    from safetensors.torch import save_file
     files = _side_files(model, side_files)
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     config = {"format_version": FORMAT_VERSION, "package_version": _version("musicsearch"),
@@ -167,6 +170,7 @@ def read_bundle_config(folder: str | Path) -> dict:
 
 def bundle_model_config(config: dict, folder: str | Path = "bundle") -> ModelConfig:
     """The ModelConfig of a bundle's config.json (format 1 translated); BundleError if bad."""
+    from .model import ModelConfig
     try:
         model = config["model"]
         if config["format_version"] == 1:
@@ -188,7 +192,7 @@ def bundle_fingerprint(folder: str | Path) -> str:
     return digest.hexdigest()
 
 
-def _checked_side_files(folder: Path, recorded: dict) -> dict[str, Path]:
+def checked_side_files(folder: Path, recorded: dict) -> dict[str, Path]:
     paths = {}
     for name, sha in (recorded or {}).items():
         path = folder / SIDE_FOLDER / name
@@ -218,10 +222,14 @@ def _check_external(folder: Path, model: MusicSearchModel, recorded: dict) -> No
 
 def load_bundle(folder: str | Path | None = None) -> MusicSearchModel:
     """Load a bundle from a folder, or the shipped default when `folder` is None."""
+    import torch
+    from safetensors.torch import load_file
+
+    from .model import MusicSearchModel
     folder = Path(folder) if folder is not None else default_bundle_path()
     config = read_bundle_config(folder)
     model_config = bundle_model_config(config, folder)
-    side_files = _checked_side_files(folder, config.get("side_files"))
+    side_files = checked_side_files(folder, config.get("side_files"))
     try:
         model = MusicSearchModel(model_config)
     except (KeyError, TypeError, ValueError) as error:

@@ -13,30 +13,19 @@ import numpy as np
 import torch
 from torch import nn
 
+from .fast_words import encode_phrases, query_vector
 from .frontend import AudioDecodeError, audio_to_mel, chunk_mel
 from .model_config import ModelConfig
 from .query import ParsedQuery, QueryError, parse_query
 from .towers import build_tower
-from .vectors import l2_normalize
+from .vectors import NonFiniteOutput, finite_output as _finite, l2_normalize
 
 __all__ = ["ModelConfig", "MusicSearchModel", "NonFiniteOutput", "MissingTower", "l2_normalize"]
-
-
-class NonFiniteOutput(FloatingPointError):
-    """The model turned finite input into NaN or infinity: its weights are unusable
-    (typically a diverged training run)."""
 
 
 class MissingTower(QueryError):
     """A query that needs a tower this model does not have (e.g. a sentence query on a
     word-only model)."""
-
-
-def _finite(vectors: np.ndarray, what: str) -> np.ndarray:
-    if not np.isfinite(vectors).all():
-        raise NonFiniteOutput(f"the model produced NaN or infinite values for {what}; its "
-                              "weights are unusable (a diverged training run?)")
-    return vectors
 
 
 class MusicSearchModel(nn.Module):
@@ -82,16 +71,9 @@ class MusicSearchModel(nn.Module):
     @torch.no_grad()
     def encode_words(self, phrases: list[str]) -> np.ndarray:
         """Phrases (tags or words) → (n, joint_dim) unit vectors. Unknown phrases raise."""
-        inputs = []
-        for phrase in phrases:
-            vector = self.phrase_vector(phrase)
-            if vector is None:
-                raise KeyError(f"no word of {phrase!r} is in the word vectors")
-            inputs.append(vector)
         self.eval()
-        out = _finite(self.word_tower(torch.from_numpy(np.stack(inputs))).numpy(),
-                      ", ".join(repr(p) for p in phrases))
-        return l2_normalize(out).astype(np.float32)
+        return encode_phrases(phrases, self.phrase_vector,
+                              lambda inputs: self.word_tower(torch.from_numpy(inputs)).numpy())
 
     def parse(self, text: str) -> ParsedQuery:
         return parse_query(text, self.config.tags, self.word_tower.knows)
@@ -103,8 +85,7 @@ class MusicSearchModel(nn.Module):
         normalised mean (Won's multi-tag retrieval). Raises QueryError if nothing is known.
         """
         parsed = self.parse(text)
-        vector = l2_normalize(self.encode_words(parsed.terms).mean(axis=0))
-        return vector.astype(np.float32), parsed
+        return query_vector(self.encode_words(parsed.terms)), parsed
 
     # ---- sentence side ---------------------------------------------------------------
     @torch.no_grad()

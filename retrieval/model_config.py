@@ -6,7 +6,8 @@ every key; `problems()` then lists what makes it unbuildable (each tower's own c
 the facts that tie towers together), one message per problem, before any work.
 
 Configs written before towers were registered (bundle format 1, old training YAMLs) had
-top-level `audio`, `word` and `word_vectors` sections; `from_legacy_layout` translates them.
+top-level `audio`, `word` and `word_vectors` sections; `from_legacy_layout`
+(retrieval/legacy_layout.py, re-exported here) translates them.
 """
 from __future__ import annotations
 
@@ -15,15 +16,13 @@ from dataclasses import dataclass, field
 from .frontend import FrontendConfig
 from .towers import AudioTowerConfig, WordTowerConfig, tower_config_from_dict
 from .towers.registry import TOWER_KINDS
+from .legacy_layout import LEGACY_KEYS, from_legacy_layout, legacy_state_dict
 from .typed_config import ConfigError, coerce, from_mapping
 
 __all__ = ["ModelConfig", "TEXT_KINDS", "LEGACY_KEYS", "from_legacy_layout",
            "legacy_state_dict"]
 
 TEXT_KINDS = ("word", "sentence")          # towers that place a query in the joint space
-LEGACY_KEYS = ("audio", "word", "word_vectors")
-# format-1 state-dict prefixes → the ModuleDict's
-LEGACY_PREFIXES = {"audio_tower.": "towers.audio.", "word_tower.": "towers.word."}
 
 
 def _default_towers() -> dict:
@@ -94,33 +93,3 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, data: dict) -> "ModelConfig":
         return cls.from_mapping(data)
-
-
-def from_legacy_layout(data: dict, where: str = "model") -> dict:
-    """A format-1 model mapping (top-level frontend, audio, word, word_vectors, tags,
-    max_chunks; absent sections take their defaults) in today's layout."""
-    word = dict(data.get("word") or {})
-    vectors = dict(data.get("word_vectors") or {})
-    word_dim = word.pop("word_dim", None)
-    if word_dim is not None:
-        if vectors.setdefault("dim", word_dim) != word_dim:
-            raise ConfigError(f"{where}: word.word_dim ({word_dim}) must equal "
-                              f"word_vectors.dim ({vectors['dim']})")
-    out = {"towers": {"audio": {"type": "short_chunk_cnn", **(data.get("audio") or {})},
-                      "word": {"type": "word_mlp", **word, "vectors": vectors}}}
-    for key in ("frontend", "tags", "max_chunks"):
-        if key in data:
-            out[key] = data[key]
-    return out
-
-
-def legacy_state_dict(weights: dict) -> dict:
-    """Format-1 weight names (audio_tower.*, word_tower.*) as today's (towers.<kind>.*)."""
-    renamed = {}
-    for name, tensor in weights.items():
-        for old, new in LEGACY_PREFIXES.items():
-            if name.startswith(old):
-                name = new + name[len(old):]
-                break
-        renamed[name] = tensor
-    return renamed

@@ -7,16 +7,19 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from .filters import SearchFilter
-from .model import MusicSearchModel
 from .query import QueryError
 from .query_plan import QueryPlan, TrackNotFound
 from .candidates import candidate_count, check_rerank, rerank
 from .routing import DEFAULT_SENTENCE_WEIGHT, MODES
+
+if TYPE_CHECKING:   # not imported at run time: a text search needs no torch
+    from .light_model import LightModel
+    from .model import MusicSearchModel
 
 __all__ = ["VectorStore", "StoredHit", "Hit", "SearchResult", "Searcher", "FingerprintMismatch",
            "TrackNotFound"]
@@ -77,7 +80,7 @@ class Searcher:
     """`mode` (word, sentence or auto; see retrieval.routing) picks the tower a text query
     goes through; `sentence_weight` is auto's share of the sentence tower."""
 
-    def __init__(self, model: MusicSearchModel, store: VectorStore, mode: str = "auto",
+    def __init__(self, model: MusicSearchModel | LightModel, store: VectorStore, mode: str = "auto",
                  sentence_weight: float = DEFAULT_SENTENCE_WEIGHT):
         if mode not in MODES:
             raise QueryError(f"unknown query mode {mode!r}; use one of {', '.join(MODES)}")
@@ -114,9 +117,11 @@ class Searcher:
         check_rerank(diverse)
         wanted = candidate_count(k) if (diverse is not None or sections) else k
         stored = self.store.search(plan.vector, wanted, where=plan.where or None)
+        # only sections need the chunking settings: a LightModel builds its config (torch) for them
+        config = self.model.config if sections else None
         found = rerank(self.store, plan, stored, k, diverse=diverse, sections=sections,
-                       frontend=self.model.config.frontend,
-                       max_chunks=self.model.config.max_chunks)
+                       frontend=config and config.frontend,
+                       max_chunks=config and config.max_chunks)
         hits = [self._hit(h, plan.terms, plan.path, found.similarities.get(h.track_id, {}),
                           found.sections.get(h.track_id)) for h in found.hits]
         return SearchResult(query=plan.query, hits=hits, notes=plan.notes)

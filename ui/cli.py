@@ -35,6 +35,19 @@ def _version() -> str:
         return "unknown"
 
 
+class _VersionAction(argparse.Action):
+    """`--version`, with the version looked up only when asked for: importlib.metadata
+    costs ~0.1 s that every other command would pay at parser build time."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS,
+                 help="show program's version number and exit"):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"musicsearch {_version()}")
+        parser.exit()
+
+
 def _add_index_location(parser: argparse.ArgumentParser, *, reads: bool = False) -> None:
     if reads:   # search, ui: find what is there, so the commands after `demo` need no flag
         parser.add_argument("--collection", default=None,
@@ -105,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="musicsearch", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Search music by text, tags, audio examples or track ids; build the demo "
                     "corpus, train and evaluate alignment models, index audio into Qdrant.")
-    parser.add_argument("--version", action="version", version=f"musicsearch {_version()}")
+    parser.add_argument("--version", action=_VersionAction)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = commands.add_parser("demo", help="build the demo corpus, index it, serve the UI")
@@ -363,10 +376,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return HANDLERS[args.command](args)
     except Exception as error:
-        # imported only on failure: USER_ERRORS loads torch (~3 s), which a search answered
-        # by a running app (ui/remote.py) never needs
-        from .errors import USER_ERRORS
-        if not isinstance(error, USER_ERRORS):
+        # only the error classes of modules already imported (ui/errors.py): importing
+        # them all loads torch (~3 s), which a text search never needs
+        from .errors import user_errors
+        if not isinstance(error, user_errors()):
             raise
         print(f"musicsearch {args.command}: error: {first_line(error)}", file=sys.stderr)
         return 2

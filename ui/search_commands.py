@@ -16,8 +16,7 @@ EXIT_FAILED_LINES = 3   # `search --batch`: finished, but some lines gave an err
 def open_collection(args):
     """The store of an existing collection: the named one, or else 'music' or the only
     one there; closed again on any error."""
-    from index import IndexNotFound, open_store
-    from index.store import DEFAULT_COLLECTION
+    from index.store import DEFAULT_COLLECTION, IndexNotFound, open_store
     store = open_store(args.qdrant, args.collection or DEFAULT_COLLECTION)
     try:
         if not store.exists():
@@ -34,11 +33,18 @@ def open_collection(args):
         raise
 
 
-def open_searcher(args):
-    """A searcher over an existing collection; the store is closed again on any error."""
-    from retrieval.bundle import load_bundle
+def open_searcher(args, light: bool = False):
+    """A searcher over an existing collection; the store is closed again on any error.
+
+    `light`: open the model without torch (retrieval/light_model.py): text queries run the
+    word tower in numpy, and only a query that needs more (audio) loads torch."""
     from retrieval.search import Searcher
-    model = load_bundle(args.model)
+    if light:
+        from retrieval.light_model import open_light_model
+        model = open_light_model(args.model)
+    else:
+        from retrieval.bundle import load_bundle
+        model = load_bundle(args.model)
     store = open_collection(args)
     try:
         # `search --mode`; the UI and other commands route automatically
@@ -77,7 +83,7 @@ def cmd_search(args) -> int:
     options = query_from_args(args)          # bad values refused before the model loads
     if _search_through_app(args, track_id):
         return 0
-    searcher = open_searcher(args)
+    searcher = open_searcher(args, light=True)
     try:
         started = time.perf_counter()
         result = searcher.search(text=args.text, audio=args.audio, track_id=track_id, k=args.k,
@@ -133,7 +139,7 @@ def _search_batch(args) -> int:
     query_from_args(args)                   # the shared options, checked once up front
     defaults = {name: getattr(args, name) for name in FIELDS
                 if getattr(args, name) not in (None, False, [])}
-    searcher = open_searcher(args)
+    searcher = open_searcher(args, light=True)
     try:
         summary = run_batch(searcher, lines, defaults, args.k, sys.stdout)
     finally:

@@ -14,8 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..query import phrase_words
-from ..vectors import l2_normalize
+from ..fast_words import phrase_input
 from ..word_vectors import GLOVE_PACKAGE, WordVectorsConfig, load_word_vectors
 from .registry import register_tower
 
@@ -71,20 +70,15 @@ class WordTower(nn.Module):
 
     @property
     def word_vectors(self):
-        """The pretrained KeyedVectors (loaded once per process)."""
+        """The pretrained word vectors, a memory-mapped `WordTable` (opened once per process)."""
         return load_word_vectors(self.config.vectors)
 
     def knows(self, word: str) -> bool:
-        return word in self.word_vectors.key_to_index
+        return word in self.word_vectors
 
     def phrase_vector(self, phrase: str) -> np.ndarray | None:
         """Mean of the unit word vectors of a phrase's known words; None if none known."""
-        keyed = self.word_vectors
-        vectors = [keyed[w] / max(np.linalg.norm(keyed[w]), 1e-12)
-                   for w in phrase_words(phrase, keyed.key_to_index.__contains__)]
-        if not vectors:
-            return None
-        return l2_normalize(np.mean(vectors, axis=0)).astype(np.float32)
+        return phrase_input(phrase, self.word_vectors)
 
     def forward(self, word_vectors: torch.Tensor) -> torch.Tensor:
         """(batch, word_dim) unit-norm word vectors → (batch, joint_dim), not normalised."""
