@@ -23,7 +23,9 @@ __all__ = ["DEFAULT_EXAMPLES", "MAX_K", "MAX_QUERY_CHARS", "run_search", "search
 log = logging.getLogger(__name__)
 
 DEFAULT_EXAMPLES = ["lively irish fiddle reel", "calm choir chorale",
-                    "string quartet in a minor key", "fast jig on flute", "solemn organ"]
+                    "string quartet in a minor key", "fast jig on flute", "solemn organ",
+                    "something like a pub session in dublin"]
+SENTENCE_WARM_UP = "something to play at a quiet evening by the sea"
 MAX_K = 50
 MAX_QUERY_CHARS = 500          # a description, not a document; the routes bypass the textbox
 
@@ -129,7 +131,10 @@ def warm_up(searcher, text: str = DEFAULT_EXAMPLES[0]) -> None:
         rate = 22050    # not the model's rate: the resampler gets warmed too
         tone = 0.1 * np.sin(2 * np.pi * 440.0 * np.arange(2 * rate) / rate)
         soundfile.write(clip, tone.astype(np.float32), rate)
-        for query in ({"text": text}, {"audio": clip}):
+        queries = [{"text": text}, {"audio": clip}]
+        if searcher.model.has_tower("sentence"):   # loads the text encoder (~5 s) now
+            queries.append({"text": SENTENCE_WARM_UP, "mode": "sentence"})
+        for query in queries:
             try:
                 searcher.search(k=1, **query)
             except USER_ERRORS as error:   # e.g. an example word this model does not know
