@@ -270,6 +270,9 @@ class EdgeStore(QdrantStore):
                           score=float(h.score), payload=dict(h.payload or {})) for h in hits]
 
     def get_vector(self, track_id: str, using: str = MUSIC) -> np.ndarray | None:
+        schema = self.schema()
+        if schema is not None and using not in schema.vectors():   # `chunks` where not kept
+            return None
         records = self._open().retrieve([point_id(track_id)], with_payload=False,
                                         with_vector=[using])
         if not records or not records[0].vector or using not in records[0].vector:

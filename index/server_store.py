@@ -212,6 +212,8 @@ class ClientStore(QdrantStore):
     def get_vector(self, track_id: str, using: str = MUSIC) -> np.ndarray | None:
         if not self.exists():
             raise self._missing()
+        if using not in self.schema().vectors():   # e.g. `chunks` in a collection without
+            return None
         records = self.client.retrieve(self.collection, ids=[point_id(track_id)],
                                        with_payload=False, with_vectors=[using])
         if not records or not isinstance(records[0].vector, dict) or using not in records[0].vector:
