@@ -35,7 +35,7 @@ from .changes import UnreadableTrack, file_state, plan_changes, remove_gone
 from .points import IndexPoint, InvalidPoint, build_payload
 from .schema import OPTIMIZE_MIN_POINTS, CollectionSchema
 from .sources import TrackSource, collect_tracks
-from .store import QdrantStore
+from .store import QdrantStore, StoreError
 from .summary import INVALID_VECTOR, UNREADABLE, IngestSummary, Skipped
 
 __all__ = ["IngestSummary", "IndexFailure", "index_tracks", "encode_batch", "collect_tracks",
@@ -103,6 +103,10 @@ def _open_collection(store: QdrantStore, model: MusicSearchModel, chunks: bool |
     fingerprint = _fingerprint(model)
     if not store.exists():
         store.create(model.config.joint_dim, fingerprint, chunks=chunks, schema=schema)
+    elif schema is not None and store.schema() != schema:
+        raise StoreError(f"collection '{store.collection}' at {store.location} exists with "
+                         "other settings (chunks, int8, on-disk): settings apply when a "
+                         "collection is created; use a new --collection")
     indexed_with = store.model_fingerprint()
     if indexed_with is not None and indexed_with != fingerprint:
         raise FingerprintMismatch(
