@@ -12,6 +12,8 @@ from pathlib import Path
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from .threads import add_threads, apply_threads
+
 __all__ = ["main", "build_parser"]
 
 EXAMPLES = """examples:
@@ -45,39 +47,7 @@ def _add_index_location(parser: argparse.ArgumentParser, *, reads: bool = False)
                              "folder for the embedded store (default: ~/.cache/musicsearch/qdrant)")
     parser.add_argument("--model", default=None, metavar="DIR",
                         help="model bundle folder (default: the shipped model)")
-    _add_threads(parser)
-
-
-def _thread_count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if not 1 <= value <= 256:
-        raise argparse.ArgumentTypeError(f"must be a whole number of threads (1-256), got {text!r}")
-    return value
-
-
-def _add_threads(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--threads", type=_thread_count, default=None, metavar="N",
-                        help="CPU threads for the model (default: $OMP_NUM_THREADS, else 1: on a "
-                             "busy 2-core machine 1 thread indexed 4× faster than 2, "
-                             "docs/SCALE.md)")
-
-
-def _apply_threads(args: argparse.Namespace) -> None:
-    """Torch's thread count, set before torch is imported (it reads OMP_NUM_THREADS)."""
-    if "threads" not in vars(args):
-        return
-    count = args.threads
-    if count is None:
-        try:
-            count = max(1, int(os.environ.get("OMP_NUM_THREADS", "1")))
-        except ValueError:
-            count = 1
-    os.environ["OMP_NUM_THREADS"] = str(count)
-    if "torch" in sys.modules:
-        sys.modules["torch"].set_num_threads(count)
+    add_threads(parser)
 
 
 def _upload_megabytes(text: str) -> float:
@@ -123,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_serve_options(demo)
     demo.add_argument("--model", default=None, metavar="DIR",
                       help="model bundle folder (default: the shipped model)")
-    _add_threads(demo)
+    add_threads(demo)
 
     corpus = commands.add_parser("corpus", help="demo corpus tools")
     corpus_commands = corpus.add_subparsers(dest="corpus_command", required=True, metavar="ACTION")
@@ -383,7 +353,7 @@ def _stop_on_sigterm() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _apply_threads(args)
+    apply_threads(args)
     _configure_logging()
     _stop_on_sigterm()
     from retrieval.messages import first_line
