@@ -109,6 +109,8 @@ def test_client_local_mode_records_the_schema_and_uploads_in_batches(tmp_path, m
             expected = [f"s{i}" for i in np.argsort(-(matrix @ query))[:10]]
             assert [h.track_id for h in store.search(query, 10)] == expected
         assert store.get_vector("s3", using="chunks").shape == (3, 16)
+        hits = store.search(matrix[3], 10, exclude_track_ids=["s3"])
+        assert "s3" not in {h.track_id for h in hits} and len(hits) == 10
     finally:
         store.close()
     again = ClientStore(str(tmp_path / "local"), "songs")
@@ -118,10 +120,10 @@ def test_client_local_mode_records_the_schema_and_uploads_in_batches(tmp_path, m
         again.close()
 
 
-@pytest.mark.filterwarnings("ignore:Failed to obtain server version")
 def test_server_search_params_come_from_the_schema():
-    store = ClientStore("http://localhost:6333", "songs")   # never contacted here
-    store._schema = TUNED
+    store = ClientStore(":memory:", "songs")
+    assert store._search_params("music") is None      # local mode searches exactly
+    store._server, store._schema = True, TUNED          # what a server store sends
     params = store._search_params("music")
     assert params.hnsw_ef == 40
     assert params.quantization.rescore and params.quantization.oversampling == 3.0
@@ -161,6 +163,22 @@ def test_a_collection_made_before_the_schema_keeps_working(tmp_path):
         store.upsert(points)
         assert store.search(points[7].music, 1)[0].track_id == "s7"
         assert store.get_vector("s7", using="chunks").shape == (3, 16)
+    finally:
+        store.close()
+
+
+def test_a_server_collection_made_before_the_schema_keeps_working():
+    store = ClientStore(":memory:", "old")
+    try:   # what the code made before schemas: no "schema" in the collection metadata
+        store.client.create_collection("old", vectors_config={
+            "music": models.VectorParams(size=16, distance=models.Distance.COSINE)},
+            metadata={"model_fingerprint": "fp", "dim": 16})
+        schema = store.schema()
+        assert schema.dim == 16 and not schema.chunks and schema.hnsw.ef == 256
+        points = _points(20, 16)
+        store.upsert(points)
+        assert store.search(points[4].music, 1)[0].track_id == "s4"
+        assert store.model_fingerprint() == "fp"
     finally:
         store.close()
 
