@@ -24,9 +24,9 @@ _CHILD = ("import sys\n"
           "print('built' if shard.optimize() else 'nothing')\n"
           "shard.close()\n")
 
-# Seconds per point per unit of ef_construct·m/16, measured on the 2-core machine
-# (benchmarks/scale.py): float32 and int8 graphs (the int8 build compares codes).
-_RATE = {False: 1.0e-5, True: 0.5e-5}
+# Seconds per point per unit of ef_construct·m/16 at dim 256, measured on the shared
+# 2-core machine (docs/SCALE.md: 288 s float32, 276 s int8 for 100K at ef_construct 256).
+_RATE = 1.1e-5
 
 
 class IndexBuildError(RuntimeError):
@@ -35,7 +35,7 @@ class IndexBuildError(RuntimeError):
 
 def estimate_build_seconds(points: int, schema: CollectionSchema) -> float:
     scale = schema.hnsw.ef_construct * schema.hnsw.m / 16
-    return max(1.0, points * scale * _RATE[schema.quantization is not None] * schema.dim / 256)
+    return max(1.0, points * scale * _RATE * schema.dim / 256)
 
 
 def build_index(shard_dir: Path, points: int, schema: CollectionSchema,
