@@ -52,7 +52,10 @@ def build_index(shard_dir: Path, points: int, schema: CollectionSchema,
     try:
         while child.poll() is None:
             time.sleep(0.5)
-            bar.n = min(round(time.monotonic() - started), max(0, bar.total - 1))
+            elapsed = time.monotonic() - started
+            if elapsed > 0.95 * bar.total:   # slower than estimated (a busy machine): extend
+                bar.total = round(elapsed * 1.25)
+            bar.n = min(round(elapsed), max(0, bar.total - 1))
             bar.refresh()
         out, err = child.communicate()
         if child.returncode != 0:
