@@ -15,6 +15,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from .schema import CollectionSchema
+from .store import StoreError
 
 __all__ = ["build_index", "estimate_build_seconds", "IndexBuildError"]
 
@@ -29,7 +30,7 @@ _CHILD = ("import sys\n"
 _RATE = 1.1e-5
 
 
-class IndexBuildError(RuntimeError):
+class IndexBuildError(StoreError):
     """The index build failed; the points are intact and searched exactly until a rebuild."""
 
 
