@@ -141,14 +141,15 @@ class EdgeStore(QdrantStore):
                 except SchemaError as error:
                     raise StoreError(f"the collection metadata {self.metadata_path} is "
                                      f"damaged: {error}") from None
-            else:   # made before the schema existed: what the code then created
-                dim = metadata.get("dim") or self._stored_dim()
-                self._schema = legacy_schema(int(dim), CHUNKS in metadata.get("vectors", [CHUNKS]))
+            else:   # made before the schema existed: read what the engine was given
+                try:
+                    engine = json.loads((self.shard_dir / "edge_config.json").read_text())
+                    vectors = engine["vectors"]
+                    self._schema = legacy_schema(int(vectors[MUSIC]["size"]), CHUNKS in vectors)
+                except (OSError, ValueError, KeyError, TypeError) as error:
+                    raise StoreError(f"cannot read the index settings in {self.shard_dir}: "
+                                     f"{error}") from None
         return self._schema
-
-    def _stored_dim(self) -> int:
-        page, _ = self._open().scroll(ScrollRequest(limit=1, with_vector=[MUSIC]))
-        return len(page[0].vector[MUSIC]) if page else 1
 
     def _search_params(self, using: str) -> SearchParams | None:
         schema = self.schema()
