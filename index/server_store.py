@@ -129,6 +129,9 @@ class ClientStore(QdrantStore):
             except SchemaError as error:
                 raise StoreError(f"collection '{self.collection}' at {self.location} has a "
                                  f"damaged schema: {error}") from None
+            except (KeyError, TypeError):   # unnamed vectors, or no `music`: made elsewhere
+                raise StoreError(f"collection '{self.collection}' at {self.location} has no "
+                                 f"'{MUSIC}' vector: it was not made by musicsearch") from None
         return self._schema
 
     def _search_params(self, using: str) -> models.SearchParams | None:

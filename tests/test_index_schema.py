@@ -20,6 +20,7 @@ from index.points import IndexPoint
 from index.schema import (CollectionSchema, HnswSettings, Quantization, SchemaError,
                           DEFAULT_PAYLOAD_INDEXES)
 from index.server_store import ClientStore, client_vectors
+from index.store import StoreError
 
 TUNED = CollectionSchema(dim=16, chunks=True, hnsw=HnswSettings(m=8, ef_construct=64, ef=40),
                          quantization=Quantization(quantile=0.98, oversampling=3.0),
@@ -179,6 +180,12 @@ def test_a_server_collection_made_before_the_schema_keeps_working():
         store.upsert(points)
         assert store.search(points[4].music, 1)[0].track_id == "s4"
         assert store.model_fingerprint() == "fp"
+        store.client.create_collection("alien", vectors_config=models.VectorParams(
+            size=16, distance=models.Distance.COSINE))
+        alien = ClientStore.__new__(ClientStore)
+        alien.__dict__.update(store.__dict__, collection="alien", _schema=None)
+        with pytest.raises(StoreError, match="not made by musicsearch"):
+            alien.schema()
     finally:
         store.close()
 
