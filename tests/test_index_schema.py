@@ -182,10 +182,9 @@ def test_a_server_collection_made_before_the_schema_keeps_working():
         assert store.model_fingerprint() == "fp"
         store.client.create_collection("alien", vectors_config=models.VectorParams(
             size=16, distance=models.Distance.COSINE))
-        alien = ClientStore.__new__(ClientStore)
-        alien.__dict__.update(store.__dict__, collection="alien", _schema=None)
+        store.collection, store._schema = "alien", None   # the same server, another collection
         with pytest.raises(StoreError, match="not made by musicsearch"):
-            alien.schema()
+            store.schema()
     finally:
         store.close()
 
