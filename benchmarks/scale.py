@@ -99,7 +99,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=10_000)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--m", type=int, default=16)
-    parser.add_argument("--ef-construct", type=int, default=256)
+    parser.add_argument("--ef-construct", type=int, default=256, help="(the schema's default: 128)")
     parser.add_argument("--ef", default="64,128,256", help="search ef values to sweep")
     parser.add_argument("--int8", action="store_true", help="int8 scalar quantization + rescoring")
     parser.add_argument("--on-disk", action="store_true", help="original vectors on disk (Cold)")
