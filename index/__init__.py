@@ -7,12 +7,14 @@ ingestion's imports (the audio front end, torch) in a text search.
 from importlib import import_module
 
 __all__ = ["open_store", "QdrantStore", "IndexNotFound", "StoreError", "StoreLocked",
-           "index_tracks", "IngestSummary", "Skipped", "InvalidPoint", "point_id"]
+           "index_tracks", "IngestSummary", "Skipped", "InvalidPoint", "point_id",
+           "CollectionSchema", "HnswSettings", "Quantization", "SchemaError"]
 
 _HOMES = {"index_tracks": ".ingest", "IngestSummary": ".ingest", "InvalidPoint": ".points",
           "point_id": ".points", "open_store": ".store", "QdrantStore": ".store",
           "IndexNotFound": ".store", "StoreError": ".store", "StoreLocked": ".store",
-          "Skipped": ".summary"}
+          "Skipped": ".summary", "CollectionSchema": ".schema", "HnswSettings": ".schema",
+          "Quantization": ".schema", "SchemaError": ".schema"}
 
 
 def __getattr__(name: str):

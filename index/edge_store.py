@@ -19,23 +19,55 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-from qdrant_edge import (CountRequest, Distance, EdgeConfig, EdgeShard, EdgeVectorParams,
-                         HnswIndexConfig, MultiVectorComparator, MultiVectorConfig, Point,
-                         Query, QueryRequest, ScrollRequest, UpdateOperation)
+from qdrant_edge import (CountRequest, Distance, EdgeConfig, EdgeOptimizersConfig, EdgeShard,
+                         EdgeVectorParams, Filter, HasIdCondition, HnswIndexConfig, Memory,
+                         MultiVectorComparator, MultiVectorConfig, PayloadSchemaType, Point,
+                         QuantizationSearchParams, Query, QueryRequest, ScalarQuantizationConfig,
+                         ScalarType, ScrollRequest, SearchParams, UpdateOperation)
 
 from retrieval.filters import SearchFilter
 from retrieval.search import StoredHit
 
 from .filters import edge_filter
+from .build import build_index
 from .points import IndexPoint, point_id
+from .schema import OPTIMIZE_MIN_POINTS, CollectionSchema, SchemaError, legacy_schema
 from .store import CHUNKS, MUSIC, IndexNotFound, QdrantStore, StoreError, StoreLocked
 
-__all__ = ["EdgeStore"]
+__all__ = ["EdgeStore", "edge_config"]
 
-METADATA_FORMAT = 1
-# ef_construct 256 (search ef defaults to it) measured recall@10 0.999 at 100K on clustered
-# data, against 0.970 for the engine default of 100 (QDRANT-EDGE.md §3).
-_HNSW = HnswIndexConfig(m=16, ef_construct=256, full_scan_threshold=10_000)
+METADATA_FORMAT = 2        # 2: the collection schema is recorded under "schema"
+_PAYLOAD_TYPES = {"keyword": PayloadSchemaType.Keyword, "integer": PayloadSchemaType.Integer,
+                  "float": PayloadSchemaType.Float, "bool": PayloadSchemaType.Bool}
+
+
+def edge_config(schema: CollectionSchema) -> EdgeConfig:
+    """The schema as qdrant-edge settings."""
+    hnsw = HnswIndexConfig(m=schema.hnsw.m, ef_construct=schema.hnsw.ef_construct,
+                           full_scan_threshold=schema.hnsw.full_scan_threshold_kb)
+    quantization = None
+    if schema.quantization is not None:   # the int8 codes stay in RAM; originals per on_disk
+        quantization = ScalarQuantizationConfig(type=ScalarType.Int8,
+                                                quantile=schema.quantization.quantile,
+                                                memory=Memory.Pinned)
+    memory = Memory.Cold if schema.on_disk else Memory.Cached
+    vectors = {}
+    for name, size in schema.vectors().items():
+        if name == CHUNKS:   # read only to re-rank a few candidates: no graph, not cached
+            vectors[name] = EdgeVectorParams(
+                size=size, distance=Distance.Cosine, memory=Memory.Cold,
+                multivector_config=MultiVectorConfig(MultiVectorComparator.MaxSim),
+                hnsw_config=HnswIndexConfig(m=0, ef_construct=schema.hnsw.ef_construct,
+                                            full_scan_threshold=hnsw.full_scan_threshold))
+        else:
+            vectors[name] = EdgeVectorParams(size=size, distance=Distance.Cosine,
+                                             hnsw_config=hnsw, memory=memory,
+                                             quantization_config=quantization)
+    # The engine builds a graph only for segments above indexing_threshold (KB of vectors):
+    # make that our OPTIMIZE_MIN_POINTS song vectors.
+    threshold_kb = max(1, OPTIMIZE_MIN_POINTS * schema.dim * 4 // 1024)
+    return EdgeConfig(vectors=vectors,
+                      optimizers=EdgeOptimizersConfig(indexing_threshold=threshold_kb))
 
 
 class EdgeStore(QdrantStore):
@@ -51,6 +83,7 @@ class EdgeStore(QdrantStore):
         self.shard_dir = self.root / collection
         self.metadata_path = self.root / f"{collection}.musicsearch.json"
         self._shard: EdgeShard | None = None
+        self._schema: CollectionSchema | None = None
 
     # ---- lifecycle -----------------------------------------------------------------------
     def exists(self) -> bool:
@@ -79,27 +112,56 @@ class EdgeStore(QdrantStore):
             raise StoreError(f"cannot open the index at {self.shard_dir}: {message}") from None
         return self._shard
 
-    def create(self, dim: int, fingerprint: str, chunks: bool = True) -> None:
+    def create(self, dim: int, fingerprint: str, chunks: bool | None = None,
+               schema: CollectionSchema | None = None) -> None:
         if self.exists():
             raise StoreError(f"collection '{self.collection}' already exists at {self.location}")
-        vectors = {MUSIC: EdgeVectorParams(size=dim, distance=Distance.Cosine, hnsw_config=_HNSW)}
-        if chunks:
-            vectors[CHUNKS] = EdgeVectorParams(
-                size=dim, distance=Distance.Cosine,
-                multivector_config=MultiVectorConfig(MultiVectorComparator.MaxSim))
+        schema = self.resolve_schema(dim, chunks, schema)
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as error:  # a file on the way, no permission, read-only disk
             raise StoreError(f"cannot create the index folder {self.root}: "
                              f"{error.strerror or error}") from None
         try:
-            self._shard = EdgeShard.create(str(self.shard_dir), EdgeConfig(vectors=vectors))
+            self._shard = EdgeShard.create(str(self.shard_dir), edge_config(schema))
+            for key, kind in schema.payload_indexes.items():
+                self._shard.update(UpdateOperation.create_field_index(key, _PAYLOAD_TYPES[kind]))
         except Exception as error:
             raise StoreError(f"cannot create the index at {self.shard_dir}: {error}") from None
+        self._schema = schema
         self._write_metadata({"format": METADATA_FORMAT, "collection": self.collection,
                               "model_fingerprint": fingerprint, "dim": dim,
-                              "vectors": sorted(vectors),
+                              "vectors": sorted(schema.vectors()), "schema": schema.to_dict(),
                               "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+
+    def schema(self) -> CollectionSchema | None:
+        if self._schema is None and self.exists():
+            metadata = self.metadata()
+            if "schema" in metadata:
+                try:
+                    self._schema = CollectionSchema.from_dict(metadata["schema"])
+                except SchemaError as error:
+                    raise StoreError(f"the collection metadata {self.metadata_path} is "
+                                     f"damaged: {error}") from None
+            else:   # made before the schema existed: read what the engine was given
+                try:
+                    engine = json.loads((self.shard_dir / "edge_config.json").read_text())
+                    vectors = engine["vectors"]
+                    self._schema = legacy_schema(int(vectors[MUSIC]["size"]), CHUNKS in vectors)
+                except (OSError, ValueError, KeyError, TypeError) as error:
+                    raise StoreError(f"cannot read the index settings in {self.shard_dir}: "
+                                     f"{error}") from None
+        return self._schema
+
+    def _search_params(self, using: str) -> SearchParams | None:
+        schema = self.schema()
+        if schema is None or using == CHUNKS:
+            return None
+        quantization = None
+        if schema.quantization is not None:
+            quantization = QuantizationSearchParams(rescore=schema.quantization.rescore,
+                                                    oversampling=schema.quantization.oversampling)
+        return SearchParams(hnsw_ef=schema.hnsw.ef, quantization=quantization)
 
     def _write_metadata(self, metadata: dict) -> None:
         # Write-then-rename so a crash never leaves a half-written metadata file.
@@ -134,6 +196,7 @@ class EdgeStore(QdrantStore):
             except StoreError:
                 pass  # unreadable (damaged) shard: deleting it is what a rebuild needs
             self.close()
+            self._schema = None
             try:
                 shutil.rmtree(self.shard_dir)
             except FileNotFoundError:
@@ -149,16 +212,27 @@ class EdgeStore(QdrantStore):
             shard, self._shard = self._shard, None
             shard.close()
 
-    def optimize(self) -> None:
-        """Build the HNSW graph (blocks; about a minute per 100K points). Until then new
-        points are searched exactly, which is fast enough for a personal library."""
-        if self.exists():
-            self._open().optimize()
+    def optimize(self, progress: bool = False) -> bool:
+        """Build the HNSW graph of the points not yet in one (blocks: minutes per 100K
+        points). Until then new points are searched exactly, which is as fast below
+        OPTIMIZE_MIN_POINTS. With `progress`, the build runs in a child process (the engine
+        holds the GIL while it builds) under a progress bar. True if anything was built."""
+        if not self.exists():
+            return False
+        if not progress:
+            return bool(self._open().optimize())
+        points = self.count()
+        self.close()   # the child takes the shard's lock
+        try:
+            return build_index(self.shard_dir, points, self.schema())
+        finally:
+            self._open()
 
     # ---- writes --------------------------------------------------------------------------
     def _upsert(self, points: list[IndexPoint]) -> None:
         shard = self._open()
-        shard.update(UpdateOperation.upsert_points([self._to_point(p) for p in points]))
+        chunks = self.schema().chunks   # chunk vectors are kept only where the schema has them
+        shard.update(UpdateOperation.upsert_points([self._to_point(p, chunks) for p in points]))
         shard.flush()  # the WAL already survives a kill; flush keeps it short
 
     def _overwrite_payloads(self, payloads: list[dict]) -> None:
@@ -174,9 +248,9 @@ class EdgeStore(QdrantStore):
         shard.flush()
 
     @staticmethod
-    def _to_point(point: IndexPoint) -> Point:
+    def _to_point(point: IndexPoint, chunks: bool) -> Point:
         vector = {MUSIC: np.asarray(point.music, dtype=np.float32)}
-        if point.chunks is not None and len(point.chunks):
+        if chunks and point.chunks is not None and len(point.chunks):
             vector[CHUNKS] = np.asarray(point.chunks, dtype=np.float32)
         return Point(id=point.id, vector=vector, payload=point.payload)
 
@@ -192,11 +266,15 @@ class EdgeStore(QdrantStore):
         query_filter = edge_filter(where, exclude_track_ids)
         hits = shard.query(QueryRequest(
             query=Query.Nearest(np.asarray(vector, dtype=np.float32), using=using),
-            filter=query_filter, limit=int(k), with_payload=True))
+            filter=query_filter, limit=int(k), with_payload=True,
+            params=self._search_params(using)))
         return [StoredHit(track_id=str((h.payload or {}).get("track_id", h.id)),
                           score=float(h.score), payload=dict(h.payload or {})) for h in hits]
 
     def get_vector(self, track_id: str, using: str = MUSIC) -> np.ndarray | None:
+        schema = self.schema()
+        if schema is not None and using not in schema.vectors():   # `chunks` where not kept
+            return None
         records = self._open().retrieve([point_id(track_id)], with_payload=False,
                                         with_vector=[using])
         if not records or not records[0].vector or using not in records[0].vector:

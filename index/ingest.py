@@ -34,8 +34,9 @@ from retrieval.search import FingerprintMismatch
 
 from .changes import UnreadableTrack, file_state, plan_changes, remove_gone
 from .points import IndexPoint, InvalidPoint, build_payload
+from .schema import OPTIMIZE_MIN_POINTS, CollectionSchema
 from .sources import TrackSource, collect_tracks
-from .store import QdrantStore
+from .store import QdrantStore, StoreError
 from .summary import INVALID_VECTOR, UNREADABLE, IngestSummary, Skipped
 
 __all__ = ["IngestSummary", "IndexFailure", "index_tracks", "encode_batch", "collect_tracks",
@@ -43,6 +44,10 @@ __all__ = ["IngestSummary", "IndexFailure", "index_tracks", "encode_batch", "col
 
 # The per-track errors a bad input can cause; anything else is a bug and must surface.
 _TRACK_ERRORS = (AudioDecodeError, UnreadableTrack, InvalidPoint)
+# Points per upsert: 1024 ingested 1.8× faster than 32 (issue 8). Encoded points also go
+# out after at most WRITE_EVERY_S seconds, so an interrupt loses little encoding work.
+UPSERT_BATCH = 1024
+WRITE_EVERY_S = 10.0
 
 
 @dataclass
@@ -94,10 +99,15 @@ def _fingerprint(model: MusicSearchModel) -> str:
     return str(fingerprint)
 
 
-def _open_collection(store: QdrantStore, model: MusicSearchModel, chunks: bool) -> None:
+def _open_collection(store: QdrantStore, model: MusicSearchModel, chunks: bool | None,
+                     schema: CollectionSchema | None) -> None:
     fingerprint = _fingerprint(model)
     if not store.exists():
-        store.create(model.config.joint_dim, fingerprint, chunks=chunks)
+        store.create(model.config.joint_dim, fingerprint, chunks=chunks, schema=schema)
+    elif schema is not None and store.schema() != schema:
+        raise StoreError(f"collection '{store.collection}' at {store.location} exists with "
+                         "other settings (chunks, int8, on-disk): settings apply when a "
+                         "collection is created; use a new --collection")
     indexed_with = store.model_fingerprint()
     if indexed_with is not None and indexed_with != fingerprint:
         raise FingerprintMismatch(
@@ -109,19 +119,23 @@ def _open_collection(store: QdrantStore, model: MusicSearchModel, chunks: bool) 
 def index_tracks(model: MusicSearchModel, source: str | Path, store: QdrantStore, *,
                  catalog: str | Path | None = None, cache_dir: str | Path | None = None,
                  batch_size: int = 32, progress: bool = True,
-                 chunks: bool = True,
+                 chunks: bool | None = None, schema: CollectionSchema | None = None,
+                 upsert_batch: int = UPSERT_BATCH, build_index: bool = True,
                  on_progress: Callable[[int, int], None] | None = None) -> IngestSummary:
     """Index a folder of audio or a catalog into `store`; see the module docstring.
 
-    Creates the collection if missing (dim = model.config.joint_dim, with the `chunks`
-    multivector unless `chunks=False`). Raises FingerprintMismatch if the collection was
-    built with another model. `summary.complete` is False when anything was skipped.
-    `on_progress(done, total)` is called after each batch (the app's progress bar).
+    Creates the collection if missing, as `schema` says (default `CollectionSchema(dim)`:
+    no `chunks` multivector unless `chunks=True`). Encodes `batch_size` tracks at a time
+    and writes `upsert_batch` points per upsert. Ends with the HNSW build when the
+    collection holds OPTIMIZE_MIN_POINTS songs or more (`build_index=False`: never).
+    Raises FingerprintMismatch if the collection was built with another model.
+    `summary.complete` is False when anything was skipped. `on_progress(done, total)` is
+    called after each batch (the app's progress bar).
     """
     started = time.perf_counter()
     fingerprint = _fingerprint(model)
     tracks: TrackSource = collect_tracks(source, catalog)
-    _open_collection(store, model, chunks)
+    _open_collection(store, model, chunks, schema)
     summary = IngestSummary(collection=store.collection, location=store.location,
                             skipped=list(tracks.skipped))
     existing = store.existing_payloads(r.track_id for r in tracks.records)
@@ -135,11 +149,17 @@ def index_tracks(model: MusicSearchModel, source: str | Path, store: QdrantStore
     bar = tqdm(total=len(tracks.records), initial=len(tracks.records) - len(plan.encode),
                unit="track", desc=f"indexing into {store.collection}", disable=not progress,
                dynamic_ncols=True)
+    pending: list[IndexPoint] = []
+    written = time.monotonic()
     try:
         for start in range(0, len(plan.encode), max(1, batch_size)):
             results = encode_batch(model, plan.encode[start:start + batch_size], cache)
             points = [r for r in results if isinstance(r, IndexPoint)]
-            store.upsert(points)  # durable per batch: an interrupted run keeps this
+            pending += points
+            if len(pending) >= upsert_batch or time.monotonic() - written > WRITE_EVERY_S:
+                batch, pending = pending, []   # a failed write is not retried below
+                store.upsert(batch)  # durable on return: an interrupted run keeps this
+                written = time.monotonic()
             replaced = sum(1 for p in points if p.track_id in existing)
             summary.updated += replaced
             summary.indexed += len(points) - replaced
@@ -149,9 +169,17 @@ def index_tracks(model: MusicSearchModel, source: str | Path, store: QdrantStore
                 done = len(tracks.records) - len(plan.encode) + start + len(results)
                 on_progress(done, len(tracks.records))
             bar.set_postfix(skipped=len(summary.skipped))
+        batch, pending = pending, []
+        store.upsert(batch)
         if tracks.folder is not None:
             summary.removed = remove_gone(store, tracks.folder)
     finally:
         bar.close()
-        summary.elapsed_s = time.perf_counter() - started
+        if pending:    # an error or an interrupt after encoding: keep what was encoded
+            store.upsert(pending)
+    if build_index and store.count() >= OPTIMIZE_MIN_POINTS:
+        build_started = time.perf_counter()
+        if store.optimize(progress=progress):
+            summary.index_build_s = time.perf_counter() - build_started
+    summary.elapsed_s = time.perf_counter() - started
     return summary

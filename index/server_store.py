@@ -7,6 +7,7 @@ Collection metadata: the model fingerprint goes into Qdrant's collection-level `
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 
 import numpy as np
@@ -18,11 +19,39 @@ from retrieval.search import StoredHit
 
 from .filters import client_filter
 from .points import IndexPoint, point_id
+from .schema import CollectionSchema, SchemaError, legacy_schema
 from .store import CHUNKS, MUSIC, IndexNotFound, QdrantStore, StoreError, StoreLocked
 
-__all__ = ["ClientStore"]
+__all__ = ["ClientStore", "client_vectors"]
 
-_HNSW = models.HnswConfigDiff(m=16, ef_construct=256)   # same graph settings as EdgeStore
+_PAYLOAD_TYPES = {"keyword": models.PayloadSchemaType.KEYWORD,
+                  "integer": models.PayloadSchemaType.INTEGER,
+                  "float": models.PayloadSchemaType.FLOAT, "bool": models.PayloadSchemaType.BOOL}
+UPLOAD_BATCH = 256     # points per request of `upload_points`
+
+
+def client_vectors(schema: CollectionSchema) -> dict[str, models.VectorParams]:
+    """The schema's named vectors as qdrant-client `vectors_config` (same settings as
+    `edge_store.edge_config`; the server also decides when to build graphs itself)."""
+    hnsw = models.HnswConfigDiff(m=schema.hnsw.m, ef_construct=schema.hnsw.ef_construct,
+                                 full_scan_threshold=schema.hnsw.full_scan_threshold_kb)
+    quantization = None
+    if schema.quantization is not None:
+        quantization = models.ScalarQuantization(scalar=models.ScalarQuantizationConfig(
+            type=models.ScalarType.INT8, quantile=schema.quantization.quantile, always_ram=True))
+    vectors = {}
+    for name, size in schema.vectors().items():
+        if name == CHUNKS:   # re-ranking only: no graph (m=0), kept on disk
+            vectors[name] = models.VectorParams(
+                size=size, distance=models.Distance.COSINE, on_disk=True,
+                hnsw_config=models.HnswConfigDiff(m=0),
+                multivector_config=models.MultiVectorConfig(
+                    comparator=models.MultiVectorComparator.MAX_SIM))
+        else:
+            vectors[name] = models.VectorParams(size=size, distance=models.Distance.COSINE,
+                                                hnsw_config=hnsw, on_disk=schema.on_disk,
+                                                quantization_config=quantization)
+    return vectors
 
 
 class ClientStore(QdrantStore):
@@ -52,6 +81,8 @@ class ClientStore(QdrantStore):
                                   "open store; close it first") from None
             raise StoreError(f"cannot open Qdrant at {location}: {error}") from None
         self._closed = False
+        self._server = location.startswith(("http://", "https://"))
+        self._schema: CollectionSchema | None = None
 
     # ---- lifecycle -----------------------------------------------------------------------
     def exists(self) -> bool:
@@ -72,18 +103,49 @@ class ClientStore(QdrantStore):
     def _missing(self) -> IndexNotFound:
         return IndexNotFound(self.collection, self.location)
 
-    def create(self, dim: int, fingerprint: str, chunks: bool = True) -> None:
+    def create(self, dim: int, fingerprint: str, chunks: bool | None = None,
+               schema: CollectionSchema | None = None) -> None:
         if self.exists():
             raise StoreError(f"collection '{self.collection}' already exists at {self.location}")
-        vectors = {MUSIC: models.VectorParams(size=dim, distance=models.Distance.COSINE,
-                                              hnsw_config=_HNSW)}
-        if chunks:
-            vectors[CHUNKS] = models.VectorParams(
-                size=dim, distance=models.Distance.COSINE,
-                multivector_config=models.MultiVectorConfig(
-                    comparator=models.MultiVectorComparator.MAX_SIM))
-        self.client.create_collection(self.collection, vectors_config=vectors,
-                                      metadata={"model_fingerprint": fingerprint, "dim": dim})
+        schema = self.resolve_schema(dim, chunks, schema)
+        self.client.create_collection(self.collection, vectors_config=client_vectors(schema),
+                                      metadata={"model_fingerprint": fingerprint, "dim": dim,
+                                                "schema": schema.to_dict()})
+        with warnings.catch_warnings():   # local mode warns that it ignores them
+            warnings.filterwarnings("ignore", "Payload indexes have no effect")
+            for key, kind in schema.payload_indexes.items():
+                self.client.create_payload_index(self.collection, key, _PAYLOAD_TYPES[kind],
+                                                 wait=True)
+        self._schema = schema
+
+    def schema(self) -> CollectionSchema | None:
+        if self._schema is None and self.exists():
+            info = self.client.get_collection(self.collection)
+            recorded = (getattr(info.config, "metadata", None) or {}).get("schema")
+            try:
+                if recorded:
+                    self._schema = CollectionSchema.from_dict(recorded)
+                else:   # made before schemas, or a server that drops metadata
+                    vectors = info.config.params.vectors
+                    self._schema = legacy_schema(int(vectors[MUSIC].size), CHUNKS in vectors)
+            except SchemaError as error:
+                raise StoreError(f"collection '{self.collection}' at {self.location} has a "
+                                 f"damaged schema: {error}") from None
+            except (KeyError, TypeError):   # unnamed vectors, or no `music`: made elsewhere
+                raise StoreError(f"collection '{self.collection}' at {self.location} has no "
+                                 f"'{MUSIC}' vector: it was not made by musicsearch") from None
+        return self._schema
+
+    def _search_params(self, using: str) -> models.SearchParams | None:
+        schema = self.schema()
+        if schema is None or using == CHUNKS or not self._server:
+            return None   # local mode searches exactly (and warns about search params)
+        quantization = None
+        if schema.quantization is not None:
+            quantization = models.QuantizationSearchParams(
+                rescore=schema.quantization.rescore,
+                oversampling=schema.quantization.oversampling)
+        return models.SearchParams(hnsw_ef=schema.hnsw.ef, quantization=quantization)
 
     def model_fingerprint(self) -> str | None:
         if not self.exists():
@@ -99,6 +161,7 @@ class ClientStore(QdrantStore):
     def drop(self) -> None:
         if self.exists():  # the collection metadata (fingerprint) goes with the collection
             self.client.delete_collection(self.collection)
+        self._schema = None
 
     def close(self) -> None:
         if not self._closed:
@@ -107,13 +170,14 @@ class ClientStore(QdrantStore):
 
     # ---- writes --------------------------------------------------------------------------
     def _upsert(self, points: list[IndexPoint]) -> None:
-        structs = []
+        structs, chunks = [], self.schema().chunks   # chunk vectors only where the schema has them
         for point in points:
             vector: dict = {MUSIC: np.asarray(point.music, dtype=np.float32).tolist()}
-            if point.chunks is not None and len(point.chunks):
+            if chunks and point.chunks is not None and len(point.chunks):
                 vector[CHUNKS] = np.asarray(point.chunks, dtype=np.float32).tolist()
             structs.append(models.PointStruct(id=point.id, vector=vector, payload=point.payload))
-        self.client.upsert(self.collection, points=structs, wait=True)  # durable on return
+        # Batched requests; `wait` makes each durable before the call returns.
+        self.client.upload_points(self.collection, structs, batch_size=UPLOAD_BATCH, wait=True)
 
     def _overwrite_payloads(self, payloads: list[dict]) -> None:
         operations = [models.OverwritePayloadOperation(overwrite_payload=models.SetPayload(
@@ -137,7 +201,8 @@ class ClientStore(QdrantStore):
         try:
             response = self.client.query_points(
                 self.collection, query=np.asarray(vector, dtype=np.float32).tolist(),
-                using=using, query_filter=query_filter, limit=int(k), with_payload=True)
+                using=using, query_filter=query_filter, limit=int(k), with_payload=True,
+                search_params=self._search_params(using))
         except Exception:
             # Only a check after the fact: a round trip per search just for this would be waste.
             if not self.exists():
@@ -150,6 +215,8 @@ class ClientStore(QdrantStore):
     def get_vector(self, track_id: str, using: str = MUSIC) -> np.ndarray | None:
         if not self.exists():
             raise self._missing()
+        if using not in self.schema().vectors():   # e.g. `chunks` in a collection without
+            return None
         records = self.client.retrieve(self.collection, ids=[point_id(track_id)],
                                        with_payload=False, with_vectors=[using])
         if not records or not isinstance(records[0].vector, dict) or using not in records[0].vector:

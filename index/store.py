@@ -16,6 +16,7 @@ import os
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -25,12 +26,11 @@ from retrieval.paths import default_qdrant_path
 from retrieval.search import StoredHit
 
 from .points import IndexPoint, check_payload, point_id
+from .schema import CHUNKS, MUSIC, CollectionSchema
 
 __all__ = ["QdrantStore", "IndexNotFound", "StoreError", "StoreLocked", "open_store",
            "MUSIC", "CHUNKS", "DEFAULT_COLLECTION"]
 
-MUSIC = "music"            # named vector: the song vector in the joint space (cosine)
-CHUNKS = "chunks"          # named multivector: per-chunk joint vectors (MaxSim)
 DEFAULT_COLLECTION = "music"
 _COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
@@ -87,10 +87,26 @@ class QdrantStore(ABC):
         """The names of every collection at this store's location, sorted."""
 
     @abstractmethod
-    def create(self, dim: int, fingerprint: str, chunks: bool = True) -> None:
-        """Create the collection: `music` (cosine, `dim`) and, with `chunks`, a MaxSim
-        multivector of the same dim; record `fingerprint` as collection metadata.
-        Raises StoreError if it already exists."""
+    def create(self, dim: int, fingerprint: str, chunks: bool | None = None,
+               schema: CollectionSchema | None = None) -> None:
+        """Create the collection as `schema` says (default: `CollectionSchema(dim)`;
+        `chunks`, if given, overrides its `chunks`) and record `fingerprint` and the schema
+        as collection metadata. Raises StoreError if it already exists."""
+
+    @abstractmethod
+    def schema(self) -> CollectionSchema | None:
+        """The collection's schema (collections made before schemas: what was made then);
+        None if the collection does not exist."""
+
+    @staticmethod
+    def resolve_schema(dim: int, chunks: bool | None,
+                       schema: CollectionSchema | None) -> CollectionSchema:
+        schema = schema if schema is not None else CollectionSchema(dim=dim)
+        if schema.dim != dim:
+            raise StoreError(f"the collection schema has dim {schema.dim}, the model {dim}")
+        if chunks is not None and chunks != schema.chunks:
+            schema = replace(schema, chunks=chunks)
+        return schema.check()
 
     @abstractmethod
     def drop(self) -> None:
@@ -189,8 +205,10 @@ class QdrantStore(ABC):
     def close(self) -> None:
         """Release the store (file locks, connections). Safe to call twice."""
 
-    def optimize(self) -> None:
-        """Build the ANN index now where the back end needs to be told; default: nothing."""
+    def optimize(self, progress: bool = False) -> bool:
+        """Build the ANN index now where the back end needs to be told (a server builds
+        its own); True if anything was built. Default: nothing."""
+        return False
 
     # ---- shared helpers ------------------------------------------------------------------
     def existing_payloads(self, track_ids: Iterable[str], batch_size: int = 256) -> dict[str, dict]:

@@ -41,6 +41,7 @@ class IngestSummary:
     elapsed_s: float = 0.0
     collection: str = ""
     location: str = ""
+    index_build_s: float | None = None   # the HNSW build at the end, when one ran
 
     @property
     def failed(self) -> list[tuple[str, str]]:
@@ -61,7 +62,9 @@ class IngestSummary:
                 "skipped": [asdict(s) for s in self.skipped],
                 "skipped_counts": self.skipped_counts(),
                 "failed": [list(f) for f in self.failed], "elapsed_s": round(self.elapsed_s, 3),
-                "collection": self.collection, "location": self.location}
+                "collection": self.collection, "location": self.location,
+                "index_build_s": (None if self.index_build_s is None
+                                  else round(self.index_build_s, 3))}
 
     def describe(self) -> str:
         """One line for people: what was done, and what was skipped by kind."""
@@ -70,4 +73,6 @@ class IngestSummary:
         return (f"indexed {self.indexed} new track(s), {self.updated} updated, "
                 f"{self.skipped_existing} already indexed, {self.removed} removed, {skipped}, "
                 f"into '{self.collection}' at {display_text(self.location)} "
-                f"({self.elapsed_s:.1f} s)")
+                f"({self.elapsed_s:.1f} s"
+                + (f", search index built in {self.index_build_s:.1f} s)"
+                   if self.index_build_s is not None else ")"))

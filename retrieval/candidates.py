@@ -81,7 +81,7 @@ def _by_sections(store, plan: "QueryPlan", stored: list, frontend, max_chunks: i
     chunk_sets = store.get_vectors([h.track_id for h in stored], using=CHUNKS)
     if not chunk_sets:
         raise QueryError("this collection stores no per-chunk vectors, so sections cannot "
-                         "be matched: re-index it with chunk vectors")
+                         "be matched: index it into a new collection with `musicsearch index --chunks`")
     with_chunks = [h for h in stored if h.track_id in chunk_sets]
     scores, best = best_chunks(plan.vector, [chunk_sets[h.track_id] for h in with_chunks])
     order = np.argsort(-scores, kind="stable")

@@ -14,7 +14,8 @@ def indexed(tiny_audio, tiny_bundle, tmp_path, monkeypatch):
     folder, _ = tiny_audio
     location = str(tmp_path / "qdrant")
     common = ["--qdrant", location, "--model", str(tiny_bundle), "--collection", "tiny"]
-    assert main(["index", str(folder / "catalog.jsonl"), *common]) == 0
+    # with chunk vectors: the section queries of test_cli_queries use them
+    assert main(["index", str(folder / "catalog.jsonl"), "--chunks", *common]) == 0
     return common
 
 
@@ -168,3 +169,40 @@ def test_commands_after_the_demo_need_no_collection_flag(tiny_audio, tiny_bundle
         assert main(["search", "happy piano", *extra, *where]) == 2
         err = capsys.readouterr().err
         assert "collections there: demo, other" in err and len(err.strip().splitlines()) == 1
+
+
+def test_collection_settings_at_creation_and_a_clear_refusal_after(
+        tiny_audio, tiny_bundle, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MUSICSEARCH_HOME", str(tmp_path / "home"))
+    folder, _ = tiny_audio
+    common = ["--qdrant", str(tmp_path / "q"), "--model", str(tiny_bundle), "--collection", "c"]
+    assert main(["index", str(folder / "catalog.jsonl"), "--chunks", "--int8", "--on-disk",
+                 *common]) == 0
+    from index import open_store
+    with open_store(str(tmp_path / "q"), "c") as store:
+        schema = store.schema()
+        assert schema.chunks and schema.quantization is not None and schema.on_disk
+        assert store.get_vector("t1", using="chunks").ndim == 2
+    capsys.readouterr()
+    assert main(["index", str(folder / "catalog.jsonl"), "--chunks", *common]) == 2
+    err = capsys.readouterr().err
+    assert "exists with other settings" in err and len(err.strip().splitlines()) == 1
+    assert main(["index", str(folder / "catalog.jsonl"), *common]) == 0   # no flags: reuse
+
+
+def test_threads_default_to_one_and_bad_counts_are_refused(indexed, capsys, monkeypatch):
+    import torch
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        assert main(["search", "happy piano", "--k", "1", *indexed]) == 0
+        assert torch.get_num_threads() == 1
+        assert main(["search", "happy piano", "--k", "1", "--threads", "2", *indexed]) == 0
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_status:
+        main(["search", "piano", "--threads", "0", *indexed])
+    assert exit_status.value.code == 2 and "whole number of threads" in capsys.readouterr().err

@@ -68,12 +68,54 @@ def test_interrupted_run_resumes(tiny_model, tiny_audio, store, feature_cache, m
 
     monkeypatch.setattr(store, "upsert", failing_upsert)
     with pytest.raises(KeyboardInterrupt):
-        _index(tiny_model, folder / "catalog.jsonl", store, feature_cache, batch_size=3)
+        _index(tiny_model, folder / "catalog.jsonl", store, feature_cache, batch_size=3,
+               upsert_batch=3)
     monkeypatch.setattr(store, "upsert", real_upsert)
     assert store.count() == 3
     resumed = _index(tiny_model, folder / "catalog.jsonl", store, feature_cache, batch_size=3)
     assert (resumed.indexed, resumed.skipped_existing) == (5, 3)
     assert store.count() == 8
+
+
+def test_upserts_are_batched_and_an_error_keeps_what_was_encoded(
+        tiny_model, tiny_audio, store, feature_cache, monkeypatch):
+    folder, _ = tiny_audio
+    real_upsert, calls = store.upsert, []
+
+    def counting_upsert(points):
+        calls.append(len(points))
+        real_upsert(points)
+
+    monkeypatch.setattr(store, "upsert", counting_upsert)
+    _index(tiny_model, folder / "catalog.jsonl", store, feature_cache, batch_size=2,
+           upsert_batch=5)
+    assert calls == [6, 2] and store.count() == 8   # encoded 2 at a time, written ≥ 5 at once
+
+    # A failure after encoding (here: the folder-scan step) still writes the encoded points.
+    store.drop()
+    calls.clear()
+    import index.ingest as ingest
+    monkeypatch.setattr(ingest, "plan_changes", _fail_after(ingest.plan_changes, store))
+    with pytest.raises(RuntimeError, match="boom"):
+        _index(tiny_model, folder / "catalog.jsonl", store, feature_cache, batch_size=2,
+               upsert_batch=100)
+    assert store.count() == 4
+
+
+def _fail_after(plan_changes, store):
+    """plan_changes, but the plan's fifth track makes encoding raise (a bug, not bad input)."""
+    def planned(*args, **kwargs):
+        plan = plan_changes(*args, **kwargs)
+
+        class Exploding(list):
+            def __getitem__(self, item):
+                got = list.__getitem__(self, item)
+                if isinstance(item, slice) and item.start >= 4:
+                    raise RuntimeError("boom")
+                return got
+        plan.encode = Exploding(plan.encode)
+        return plan
+    return planned
 
 
 def test_folder_without_catalog_skips_bad_files(tiny_model, tiny_audio, store, feature_cache,
@@ -149,7 +191,7 @@ def test_catalog_edit_updates_the_payload(tiny_model, tiny_audio, feature_cache,
     store = (open_store(str(tmp_path / "qdrant"), "music") if kind == "edge"
              else ClientStore(":memory:", "music"))
     try:
-        first = _index(tiny_model, catalog, store, feature_cache)
+        first = _index(tiny_model, catalog, store, feature_cache, chunks=True)
         assert (first.indexed, first.updated, first.skipped_existing) == (8, 0, 0)
         stored = {p["track_id"]: p for p in store.iter_payloads()}
         assert stored["t1"]["payload_hash"] == payload_hash(stored["t1"])
@@ -190,7 +232,7 @@ def test_folder_plus_catalog(tiny_model, tiny_audio, store, feature_cache):
 
 def test_search_with_stored_vector_and_brute_force(tiny_model, tiny_audio, store, feature_cache):
     folder, records = tiny_audio
-    _index(tiny_model, folder / "catalog.jsonl", store, feature_cache)
+    _index(tiny_model, folder / "catalog.jsonl", store, feature_cache, chunks=True)
     ids = [r.track_id for r in records]
     matrix = _all_vectors(store, ids)
     assert matrix.shape == (8, tiny_model.config.joint_dim)
@@ -374,7 +416,7 @@ def test_edge_and_client_stores_agree_with_brute_force(tmp_path):
     rng = np.random.default_rng(3)
     try:
         for store in stores:
-            store.create(dim, "fp")
+            store.create(dim, "fp", chunks=True)
             for start in range(0, len(points), 64):
                 store.upsert(points[start:start + 64])
             assert store.count() == 300 and store.model_fingerprint() == "fp"

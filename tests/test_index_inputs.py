@@ -134,7 +134,7 @@ def test_non_finite_vectors_are_never_stored(tiny_model, tiny_audio, store, feat
     entry.parent.mkdir(parents=True, exist_ok=True)
     np.save(entry, np.full((tiny_model.config.frontend.n_mels, 400), np.inf, dtype=np.float16))
     try:
-        summary = _index(tiny_model, music, store, feature_cache)
+        summary = _index(tiny_model, music, store, feature_cache, chunks=True)
     finally:
         entry.unlink(missing_ok=True)
     stored = [p["track_id"] for p in store.iter_payloads()]
@@ -150,7 +150,7 @@ def test_the_store_refuses_invalid_points(tmp_path, kind):
     store = open_store(str(tmp_path), "music") if kind == "edge" else ClientStore(":memory:", "m")
     good = np.ones(4, dtype=np.float32) / 2
     try:
-        store.create(4, "fp")
+        store.create(4, "fp", chunks=True)
         point = IndexPoint("a", good, good[None], {"track_id": "a"})
         for change in ({"music": np.full(4, np.nan, dtype=np.float32)},
                        {"chunks": np.array([[np.inf, 0, 0, 0]], dtype=np.float32)},

@@ -193,7 +193,7 @@ def test_sections_find_the_part_that_sounds_like_the_clip(tiny_model, tiny_audio
     store = open_store(str(tmp_path / "qdrant"), "music")
     try:
         index_tracks(tiny_model, tmp_path / "catalog.jsonl", store, cache_dir=feature_cache,
-                     progress=False)
+                     progress=False, chunks=True)
         searcher = Searcher(tiny_model, store)
         whole = searcher.search(audio=clip, k=9)
         partial = searcher.search(audio=clip, k=9, sections=True)
@@ -218,13 +218,9 @@ def test_sections_find_the_part_that_sounds_like_the_clip(tiny_model, tiny_audio
 def test_sections_need_chunk_vectors(tiny_model, tiny_audio, feature_cache, tmp_path):
     store = open_store(str(tmp_path / "qdrant"), "music")
     try:
-        # (index_tracks(chunks=False) still writes chunk vectors today: the schema work
-        # makes them opt-in; here the points are written without them)
-        store.create(tiny_model.config.joint_dim, tiny_model.fingerprint, chunks=False)
-        folder, records = tiny_audio
-        store.upsert([IndexPoint(r.track_id, tiny_model.encode_audio(folder / r.path), None,
-                                 {"track_id": r.track_id, "tags": r.tags})
-                      for r in records[:3]])
+        folder, _ = tiny_audio    # chunk vectors are opt-in: this collection has none
+        index_tracks(tiny_model, folder / "catalog.jsonl", store, cache_dir=feature_cache,
+                     progress=False)
         with pytest.raises(QueryError, match="per-chunk vectors"):
             Searcher(tiny_model, store).search(text="piano", sections=True)
     finally:

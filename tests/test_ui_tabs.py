@@ -32,7 +32,7 @@ def indexed(tiny_bundle, tiny_audio, tmp_path_factory):
     where = tmp_path_factory.mktemp("tabs_index")
     store = open_store(where, "ui")
     index_tracks(model, folder, store, catalog=folder / "catalog.jsonl",
-                 cache_dir=where / "features", progress=False)
+                 cache_dir=where / "features", progress=False, chunks=True)
     try:
         yield Searcher(model, store), folder, records
     finally:
@@ -173,7 +173,7 @@ def test_library_describes_and_indexes_a_typed_folder(tiny_bundle, tiny_audio, t
                             cache_dir=tmp_path / "features")
         assert line.startswith("indexed 1 new track(s)") and "8 already indexed" in line
         facets = collection_facets(store)
-        assert facets.tracks == 9 and facets.has_chunks
+        assert facets.tracks == 9 and not facets.has_chunks   # chunk vectors are opt-in
         text = library_markdown(searcher, facets)
         for expected in ("Collection `lib`", "**tracks** 9", model.fingerprint,
                          "audio (short_chunk_cnn)", f"{len(model.config.tags)} tags"):
@@ -208,7 +208,7 @@ def test_cli_search_is_answered_by_the_running_app(tiny_bundle, tiny_audio, tmp_
     where = tmp_path / "qdrant"
     store = open_store(where, "ui")
     index_tracks(model, folder, store, catalog=folder / "catalog.jsonl",
-                 cache_dir=tmp_path / "features", progress=False)
+                 cache_dir=tmp_path / "features", progress=False, chunks=True)
     searcher = Searcher(model, store)
     app = serve(searcher, port=free_port(), block=False, warm=False)
     try:

@@ -14,6 +14,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from .query_args import add_query_options  # noqa: E402  (no heavy imports)
 from .search_commands import (EXIT_FAILED_LINES, cmd_duplicates, cmd_search,  # noqa: E402
                               open_searcher)
+from .threads import add_threads, apply_threads  # noqa: E402
 
 __all__ = ["main", "build_parser"]
 
@@ -61,6 +62,7 @@ def _add_index_location(parser: argparse.ArgumentParser, *, reads: bool = False)
                              "folder for the embedded store (default: ~/.cache/musicsearch/qdrant)")
     parser.add_argument("--model", default=None, metavar="DIR",
                         help="model bundle folder (default: the shipped model)")
+    add_threads(parser)
 
 
 def _upload_megabytes(text: str) -> float:
@@ -128,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_serve_options(demo)
     demo.add_argument("--model", default=None, metavar="DIR",
                       help="model bundle folder (default: the shipped model)")
+    add_threads(demo)
 
     corpus = commands.add_parser("corpus", help="demo corpus tools")
     corpus_commands = corpus.add_subparsers(dest="corpus_command", required=True, metavar="ACTION")
@@ -170,6 +173,15 @@ def build_parser() -> argparse.ArgumentParser:
     index.add_argument("path", help="a folder of audio files, an audio file, or a catalog .jsonl")
     index.add_argument("--catalog", default=None, help="catalog JSONL describing the folder's tracks")
     _add_index_location(index)
+    settings = index.add_argument_group(
+        "collection settings (used when the collection is created; docs/SCALE.md)")
+    settings.add_argument("--chunks", action="store_true",
+                          help="also store per-chunk vectors (partial-match re-ranking; about "
+                               "2× the disk and 1.6× the ingest time)")
+    settings.add_argument("--int8", action="store_true",
+                          help="int8-quantize the song vectors (searched with rescoring)")
+    settings.add_argument("--on-disk", action="store_true",
+                          help="keep the original song vectors on disk, not in memory")
 
     search = commands.add_parser(
         "search", help="query the index", epilog=SEARCH_EPILOG,
@@ -283,10 +295,16 @@ INDEX_EPILOG = f"""exit status:
 def _cmd_index(args) -> int:
     from index import index_tracks, open_store
     from retrieval.bundle import load_bundle
+    from index.schema import CollectionSchema, Quantization
     model = load_bundle(args.model)
+    schema = None
+    if args.chunks or args.int8 or args.on_disk:
+        schema = CollectionSchema(dim=model.config.joint_dim, chunks=args.chunks,
+                                  quantization=Quantization() if args.int8 else None,
+                                  on_disk=args.on_disk)
     store = open_store(args.qdrant, args.collection)
     try:
-        summary = index_tracks(model, args.path, store, catalog=args.catalog)
+        summary = index_tracks(model, args.path, store, catalog=args.catalog, schema=schema)
     finally:
         store.close()
     print(summary.describe())
@@ -370,6 +388,7 @@ def _stop_on_sigterm() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    apply_threads(args)
     _configure_logging()
     _stop_on_sigterm()
     from retrieval.messages import first_line

@@ -1,0 +1,201 @@
+"""Scale benchmark: the project's embedded store and `Searcher` at 10K–1M songs, next to
+exact brute-force search in NumPy measured in the same run.
+
+Songs: convex mixes of 2–3 real demo-corpus song vectors plus noise (benchmarks/
+song_vectors.py). Queries: text (tags and tag pairs from the model's vocabulary), through
+`Searcher.search` end to end in a separate process, so its RSS is the search process's
+alone; the parent holds the vectors for the NumPy ground truth.
+
+    nice -n 19 python benchmarks/scale.py --n 100000 [--int8 --on-disk] [--m 16
+        --ef-construct 256 --ef 32,64,128,256] [--chunks] [--out result.json]
+
+Prints one JSON object (and writes it to --out).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.song_vectors import real_songs, synthetic_chunks, synthetic_songs  # noqa: E402
+
+K = 10
+
+
+def percentiles(times: list[float]) -> dict:
+    return {"p50_ms": round(float(np.percentile(times, 50)), 3),
+            "p99_ms": round(float(np.percentile(times, 99)), 3)}
+
+
+def du(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def text_queries(tags: list[str], n: int, seed: int) -> list[str]:
+    rng = np.random.default_rng(seed)
+    out = list(tags[: n // 2])
+    while len(out) < n:
+        a, b = rng.choice(len(tags), 2, replace=False)
+        out.append(f"{tags[a]} {tags[b]}")
+    return out
+
+
+def rss_mb() -> tuple[float, float]:
+    """(VmRSS, RssAnon) of this process in MB."""
+    status = Path("/proc/self/status").read_text()
+    field = {line.split(":")[0]: int(line.split()[1]) for line in status.splitlines()
+             if line.startswith(("VmRSS", "RssAnon"))}
+    return round(field["VmRSS"] / 1024, 1), round(field["RssAnon"] / 1024, 1)
+
+
+def child(args: argparse.Namespace) -> None:
+    """Search process: open the store, run every query through Searcher; report latency,
+    hits and RSS."""
+    import torch
+    torch.set_num_threads(1)
+    from dataclasses import replace
+
+    from index.edge_store import EdgeStore
+    from retrieval.bundle import load_bundle
+    from retrieval.search import Searcher
+    job = json.loads(Path(args.child).read_text())
+    model = load_bundle(None)
+    model.encode_text(job["queries"][0])
+    out = {"rss_model_only_mb": rss_mb()[0], "by_ef": {}}
+    store = EdgeStore(job["root"], "bench")
+    searcher = Searcher(model, store)
+    schema = store.schema()
+    for ef in job["efs"]:
+        store._schema = replace(schema, hnsw=replace(schema.hnsw, ef=ef))  # search-time ef
+        for text in job["queries"][:20]:                                    # warm-up
+            searcher.search(text, k=K)
+        times, store_times, found = [], [], []
+        for text, vector in zip(job["queries"], job["vectors"]):
+            started = time.perf_counter()
+            result = searcher.search(text, k=K)
+            times.append((time.perf_counter() - started) * 1000)
+            found.append([h.track_id for h in result.hits])
+            started = time.perf_counter()
+            store.search(np.asarray(vector, np.float32), K)
+            store_times.append((time.perf_counter() - started) * 1000)
+        out["by_ef"][str(ef)] = {"text_query": percentiles(times),
+                                 "store_search": percentiles(store_times), "found": found}
+    out["rss_mb"], out["rss_anon_mb"] = rss_mb()
+    store.close()
+    print(json.dumps(out))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=10_000)
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--m", type=int, default=16)
+    parser.add_argument("--ef-construct", type=int, default=256, help="(the schema's default: 128)")
+    parser.add_argument("--ef", default="64,128,256", help="search ef values to sweep")
+    parser.add_argument("--int8", action="store_true", help="int8 scalar quantization + rescoring")
+    parser.add_argument("--on-disk", action="store_true", help="original vectors on disk (Cold)")
+    parser.add_argument("--chunks", action="store_true", help="also store the chunks multivector")
+    parser.add_argument("--batch", type=int, default=1024, help="points per upsert")
+    parser.add_argument("--root", type=Path, default=None, help="store folder (default: temp)")
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        return child(args)
+
+    from index.edge_store import EdgeStore
+    from index.points import IndexPoint
+    from index.schema import CollectionSchema, HnswSettings, Quantization
+    from retrieval.bundle import load_bundle
+    data = real_songs()
+    model = load_bundle(None)
+    started = time.perf_counter()
+    songs, parents = synthetic_songs(data["music"], args.n, args.seed)
+    report: dict = {"benchmark": "scale", "n": args.n, "dim": int(songs.shape[1]),
+                    "m": args.m, "ef_construct": args.ef_construct, "int8": args.int8,
+                    "on_disk": args.on_disk, "chunks": args.chunks, "batch": args.batch,
+                    "generate_s": round(time.perf_counter() - started, 1),
+                    "nearest_real_cosine_median": round(float(np.median(
+                        (songs[:2000] @ data["music"].T).max(1))), 3)}
+    queries = text_queries(model.config.tags, args.queries, args.seed)
+    vectors = np.stack([model.encode_text(q)[0] for q in queries]).astype(np.float32)
+
+    brute, truth = [], []                       # exact top-10 in NumPy, one thread
+    for v in vectors:
+        t = time.perf_counter()
+        scores = songs @ v
+        top = np.argpartition(-scores, K)[:K]
+        truth.append({str(i) for i in top})
+        brute.append((time.perf_counter() - t) * 1000)
+    report["numpy_exact"] = percentiles(brute)
+
+    folder = Path(args.root or tempfile.mkdtemp(prefix="scale-"))
+    schema = CollectionSchema(dim=songs.shape[1], chunks=args.chunks,
+                              hnsw=HnswSettings(m=args.m, ef_construct=args.ef_construct),
+                              quantization=Quantization() if args.int8 else None,
+                              on_disk=args.on_disk)
+    store = EdgeStore(folder, "bench")
+    store.create(songs.shape[1], model.fingerprint, schema=schema)
+    started = time.perf_counter()
+    tags, artist = data["tags"], data["artist"]
+    for start in range(0, args.n, args.batch):
+        rows = range(start, min(start + args.batch, args.n))
+        chunks = (synthetic_chunks(data, parents[rows.start:rows.stop], songs[rows.start:rows.stop])
+                  if args.chunks else [None] * len(rows))
+        store.upsert([IndexPoint(str(i), songs[i], c, {
+            "track_id": str(i), "title": f"song {i}", "artist": str(artist[parents[i]]),
+            "tags": str(tags[parents[i]]).split("|"), "duration": float(data["duration"][parents[i]]),
+            "meta": {"collection": str(data["collection"][parents[i]])},
+            "model_fingerprint": model.fingerprint}) for i, c in zip(rows, chunks)])
+    report["ingest_s"] = round(time.perf_counter() - started, 1)
+    plain = []
+    for v in vectors[:50]:                      # before the build: exact scan of the segment
+        t = time.perf_counter()
+        store.search(v, K)
+        plain.append((time.perf_counter() - t) * 1000)
+    report["store_before_build"] = percentiles(plain)
+    started = time.perf_counter()
+    report["built"] = store.optimize()
+    report["build_s"] = round(time.perf_counter() - started, 1)
+    store.close()
+    report["disk_mb"] = round(du(folder) / 1e6, 1)
+
+    job = folder / "job.json"
+    job.write_text(json.dumps({"root": str(folder), "queries": queries,
+                               "efs": [int(e) for e in args.ef.split(",")],
+                               "vectors": vectors.tolist()}))
+    del songs
+    run = subprocess.run([sys.executable, __file__, "--child", str(job)], capture_output=True,
+                         text=True, check=True)
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    report["search_process_rss_mb"] = result["rss_mb"]
+    report["search_process_rss_anon_mb"] = result["rss_anon_mb"]
+    report["rss_model_only_mb"] = result["rss_model_only_mb"]
+    report["rss_store_mb"] = round(result["rss_mb"] - result["rss_model_only_mb"], 1)
+    brute_p50 = report["numpy_exact"]["p50_ms"]
+    for ef, row in result["by_ef"].items():
+        recall = np.mean([len(set(f) & t) / K for f, t in zip(row.pop("found"), truth)])
+        row["recall@10"] = round(float(recall), 4)
+        row["speedup_vs_numpy"] = round(brute_p50 / row["store_search"]["p50_ms"], 1)
+        report[f"ef={ef}"] = row
+    if args.root is None:
+        import shutil
+        shutil.rmtree(folder, ignore_errors=True)
+    text = json.dumps(report, indent=1)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

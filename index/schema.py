@@ -1,0 +1,148 @@
+"""The collection schema: one typed object that both Qdrant back ends translate.
+
+`CollectionSchema` says which named vectors a collection has, how the `music` vector is
+indexed (HNSW m / ef_construct, search ef), whether it is int8-quantized (searched with
+rescoring) and kept on disk, and which payload fields get an index. `EdgeStore` turns it
+into an `EdgeConfig`, `ClientStore` into `create_collection` arguments; both record it
+with the collection, so later opens search with the settings it was built with.
+
+Defaults and why (figures in docs/SCALE.md):
+- `music` HNSW m=16, ef_construct=128, search ef 128: recall@10 0.999 at 100K song vectors
+  (ef_construct 256: 0.9995, for a 1.5× longer build);
+- `chunks` (per-chunk MaxSim multivector) off: no HNSW graph of its own (m=0, only for
+  re-ranking), but it multiplies ingest time, disk and memory by the chunks per song;
+- an index build (`optimize`) after ingest only from `OPTIMIZE_MIN_POINTS` points on:
+  below that an exact scan is as fast as the graph.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+
+__all__ = ["CollectionSchema", "HnswSettings", "Quantization", "SchemaError", "MUSIC",
+           "CHUNKS", "CULTURAL", "BACKBONE", "RESERVED_VECTORS", "PAYLOAD_INDEX_TYPES",
+           "DEFAULT_PAYLOAD_INDEXES", "OPTIMIZE_MIN_POINTS", "legacy_schema"]
+
+MUSIC = "music"            # the song vector in the joint space (cosine), HNSW-indexed
+CHUNKS = "chunks"          # per-chunk joint vectors, MaxSim multivector, no graph (m=0)
+CULTURAL = "cultural"      # reserved: the playlist modality (joint space)
+BACKBONE = "backbone"      # reserved: the raw audio representation (similarity by example)
+RESERVED_VECTORS = (CULTURAL, BACKBONE)
+
+PAYLOAD_INDEX_TYPES = ("keyword", "integer", "float", "bool")
+# Field → index type. `meta.collection` is where catalogs keep a track's source collection.
+DEFAULT_PAYLOAD_INDEXES = {"artist": "keyword", "tags": "keyword", "duration": "float",
+                           "meta.collection": "keyword"}
+
+# Below this many points an exact scan of the plain segment is as fast as the HNSW graph
+# (measured: benchmarks/scale.py, docs/SCALE.md), so ingest skips the index build.
+OPTIMIZE_MIN_POINTS = 20_000
+
+
+class SchemaError(ValueError):
+    """A schema that cannot be used (one line, naming the field)."""
+
+
+@dataclass(frozen=True)
+class HnswSettings:
+    m: int = 16                      # graph degree
+    ef_construct: int = 128          # build-time beam
+    ef: int = 128                    # search-time beam (`hnsw_ef`)
+    full_scan_threshold_kb: int = 10_000   # segments smaller than this are scanned exactly
+
+    def problems(self) -> list[str]:
+        out = []
+        if not 4 <= self.m <= 128:
+            out.append(f"hnsw.m must be 4–128, got {self.m}")
+        if not 4 <= self.ef_construct <= 4096:
+            out.append(f"hnsw.ef_construct must be 4–4096, got {self.ef_construct}")
+        if not 1 <= self.ef <= 4096:
+            out.append(f"hnsw.ef must be 1–4096, got {self.ef}")
+        if self.full_scan_threshold_kb < 0:
+            out.append("hnsw.full_scan_threshold_kb must be ≥ 0")
+        return out
+
+
+@dataclass(frozen=True)
+class Quantization:
+    """int8 scalar quantization of `music`; searches rescore with the original vectors."""
+    quantile: float = 0.99
+    rescore: bool = True
+    oversampling: float = 2.0        # candidates fetched per result before rescoring
+
+    def problems(self) -> list[str]:
+        out = []
+        if not 0.5 <= self.quantile <= 1.0:
+            out.append(f"quantization.quantile must be 0.5–1, got {self.quantile}")
+        if not 1.0 <= self.oversampling <= 16.0:
+            out.append(f"quantization.oversampling must be 1–16, got {self.oversampling}")
+        return out
+
+
+@dataclass(frozen=True)
+class CollectionSchema:
+    dim: int                                     # joint-space dimension (`music`, `chunks`)
+    chunks: bool = False                         # store the per-chunk MaxSim multivector
+    cultural_dim: int | None = None              # reserved named vectors: None = absent
+    backbone_dim: int | None = None
+    hnsw: HnswSettings = field(default_factory=HnswSettings)
+    quantization: Quantization | None = None     # None: float32 only
+    on_disk: bool = False                        # original vectors memory-mapped, not cached
+    payload_indexes: dict[str, str] = field(
+        default_factory=lambda: dict(DEFAULT_PAYLOAD_INDEXES))
+
+    def vectors(self) -> dict[str, int]:
+        """Named dense vectors and their sizes (`chunks` is multi: (n, dim) per point)."""
+        out = {MUSIC: self.dim}
+        if self.chunks:
+            out[CHUNKS] = self.dim
+        if self.cultural_dim:
+            out[CULTURAL] = self.cultural_dim
+        if self.backbone_dim:
+            out[BACKBONE] = self.backbone_dim
+        return out
+
+    def problems(self) -> list[str]:
+        out = [] if self.dim >= 1 else [f"dim must be ≥ 1, got {self.dim}"]
+        for name in ("cultural_dim", "backbone_dim"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                out.append(f"{name} must be ≥ 1 or absent, got {value}")
+        out += self.hnsw.problems()
+        out += self.quantization.problems() if self.quantization else []
+        out += [f"payload index {key!r}: unknown type {kind!r} (known: "
+                f"{', '.join(PAYLOAD_INDEX_TYPES)})"
+                for key, kind in self.payload_indexes.items() if kind not in PAYLOAD_INDEX_TYPES]
+        return out
+
+    def check(self) -> "CollectionSchema":
+        problems = self.problems()
+        if problems:
+            raise SchemaError("invalid collection schema: " + "; ".join(problems))
+        return self
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "CollectionSchema":
+        """The inverse of `to_dict`; unknown keys are refused (one line naming them)."""
+        data = dict(data)
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise SchemaError(f"unknown collection schema keys: {', '.join(unknown)}")
+        try:
+            if isinstance(data.get("hnsw"), dict):
+                data["hnsw"] = HnswSettings(**data["hnsw"])
+            if isinstance(data.get("quantization"), dict):
+                data["quantization"] = Quantization(**data["quantization"])
+            return cls(**data).check()
+        except TypeError as error:
+            raise SchemaError(f"invalid collection schema: {error}") from None
+
+
+def legacy_schema(dim: int, chunks: bool) -> CollectionSchema:
+    """What collections made before the schema existed were: m=16, ef_construct=256 (search
+    ef = ef_construct, the engine default), float32 in memory, no payload indexes."""
+    return CollectionSchema(dim=dim, chunks=chunks,
+                            hnsw=HnswSettings(ef_construct=256, ef=256), payload_indexes={})

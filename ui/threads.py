@@ -1,0 +1,46 @@
+"""`--threads`: the model's CPU thread count for index, search, ui and demo.
+
+Torch's default is one thread per core; on a busy 2-core machine one thread indexed 4×
+faster than two (benchmarks/threads.py, README), so the default is $OMP_NUM_THREADS, else 1.
+Set through OMP_NUM_THREADS before torch is imported, so commands that never load torch
+do not import it for this.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+__all__ = ["add_threads", "apply_threads", "thread_count"]
+
+
+def thread_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 256:
+        raise argparse.ArgumentTypeError(f"must be a whole number of threads (1-256), got {text!r}")
+    return value
+
+
+def add_threads(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--threads", type=thread_count, default=None, metavar="N",
+                        help="CPU threads for the model (default: $OMP_NUM_THREADS, else 1: on a "
+                             "busy 2-core machine 1 thread indexed 4× faster than 2, "
+                             "docs/SCALE.md)")
+
+
+def apply_threads(args: argparse.Namespace) -> None:
+    """Torch's thread count, set before torch is imported (it reads OMP_NUM_THREADS)."""
+    if "threads" not in vars(args):
+        return
+    count = args.threads
+    if count is None:
+        try:
+            count = max(1, int(os.environ.get("OMP_NUM_THREADS", "1")))
+        except ValueError:
+            count = 1
+    os.environ["OMP_NUM_THREADS"] = str(count)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(count)
