@@ -28,10 +28,11 @@ from ui.uploads import UploadFolder
 
 
 def index_tiny(model, folder: Path, store_dir: Path):
-    """The tiny audio folder and its catalog, indexed into an embedded store at store_dir."""
+    """The tiny audio folder and its catalog, indexed into an embedded store at store_dir
+    (with chunk vectors, so the app offers section matches)."""
     store = open_store(store_dir, "ui")
     summary = index_tracks(model, folder, store, catalog=folder / "catalog.jsonl",
-                           cache_dir=store_dir / "features", progress=False)
+                           cache_dir=store_dir / "features", progress=False, chunks=True)
     assert summary.failed == []
     return store
 
