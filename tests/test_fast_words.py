@@ -39,8 +39,10 @@ def _assert_same_text_side(full, light, queries):
     assert not light.loaded     # all of it without the torch model
 
 
-def test_numpy_word_tower_matches_torch_on_the_shipped_model():
+def test_numpy_word_tower_matches_torch_on_the_shipped_and_the_format_1_model():
     _assert_same_text_side(load_bundle(None), open_light_model(None), QUERIES)
+    first = ROOT / "models" / "tag-demo-v1"
+    _assert_same_text_side(load_bundle(first), open_light_model(first), QUERIES)
 
 
 def test_numpy_word_tower_matches_torch_on_a_random_model(tmp_path):

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import re
 import shutil
+from pathlib import Path
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,7 +15,7 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from retrieval.bundle import BundleError, default_bundle_path, load_bundle, save_bundle
+from retrieval.bundle import BundleError, load_bundle, save_bundle
 from retrieval.model import MissingTower, ModelConfig, MusicSearchModel
 from retrieval.towers import (TOWER_TYPES, AudioTowerConfig, ShortChunkCNN, WordTower,
                               WordTowerConfig, build_tower, register_tower, tower_config_from_dict)
@@ -188,13 +189,17 @@ def test_side_files_are_carried_checked_and_fingerprinted(tiny_model, tmp_path):
         save_bundle(tiny_model, tmp_path / "bad", side_files={"../x": vectors})
 
 
-# ---- the shipped format-1 bundle ------------------------------------------------------------
+# ---- a format-1 bundle: the first shipped default -------------------------------------------
+# models/tag-demo-v1 shipped until 2026-12; its users' collections recorded its fingerprint.
+FORMAT_1 = Path(__file__).resolve().parent.parent / "models" / "tag-demo-v1"
 
-def test_the_shipped_format_1_bundle_loads_with_its_recorded_fingerprint_and_vectors(tmp_path):
-    folder = default_bundle_path()
+
+def test_the_first_default_a_format_1_bundle_loads_with_its_recorded_fingerprint_and_vectors(
+        tmp_path):
+    folder = FORMAT_1
     raw = json.loads((folder / "config.json").read_text())
     assert raw["format_version"] == 1 and "audio" in raw["model"]   # the old layout
-    model = load_bundle()
+    model = load_bundle(folder)
     # the fingerprint its collections recorded (the bundle's model card, written at save)
     recorded = re.search(r"model `([0-9a-f]{16})`", (folder / "README.md").read_text())[1]
     assert model.fingerprint == recorded
@@ -226,7 +231,7 @@ def test_the_shipped_format_1_bundle_loads_with_its_recorded_fingerprint_and_vec
 
 def test_a_format_1_bundle_whose_word_dims_disagree_is_refused(tmp_path):
     broken = tmp_path / "old"
-    shutil.copytree(default_bundle_path(), broken)
+    shutil.copytree(FORMAT_1, broken)
     config = json.loads((broken / "config.json").read_text())
     config["model"]["word_vectors"]["dim"] = 300
     (broken / "config.json").write_text(json.dumps(config))

@@ -290,10 +290,14 @@ def test_old_layout_configs_still_load_and_match_the_new_layout(tmp_path):
         load_train_config(path)
 
 
-def test_shipped_training_config_describes_the_shipped_model():
+def test_shipped_training_configs_describe_the_shipped_models():
+    """configs/multimodal.yaml made the shipped default; configs/demo.yaml made the first
+    default (models/tag-demo-v1), the model that recipe starts from."""
     from retrieval.bundle import bundle_model_config, default_bundle_path, read_bundle_config
-    shipped = bundle_model_config(read_bundle_config(default_bundle_path()))
-    assert load_train_config("configs/demo.yaml").model_config(shipped.tags) == shipped
+    for config, bundle in (("configs/multimodal.yaml", default_bundle_path()),
+                           ("configs/demo.yaml", "models/tag-demo-v1")):
+        shipped = bundle_model_config(read_bundle_config(bundle))
+        assert load_train_config(config).model_config(shipped.tags) == shipped, config
 
 
 def test_config_reads_exponent_notation_yaml_leaves_as_a_string(tmp_path):
