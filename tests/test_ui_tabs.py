@@ -15,6 +15,8 @@ import soundfile
 
 from index import index_tracks, open_store
 from retrieval.bundle import load_bundle
+from retrieval.catalog import read_catalog, write_catalog
+from retrieval.filters import SearchFilter
 from retrieval.search import Searcher
 from ui.advert import advert_path, advertise, find_app, withdraw
 from ui.callbacks import run_search
@@ -23,6 +25,7 @@ from ui.explore import MapCache, explore_html
 from ui.format import render_results
 from ui.library import collection_facets, index_folder, library_markdown
 from ui.tab_example import example_outputs
+from ui.tab_search import search_fields
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +33,12 @@ def indexed(tiny_bundle, tiny_audio, tmp_path_factory):
     folder, records = tiny_audio
     model = load_bundle(tiny_bundle)
     where = tmp_path_factory.mktemp("tabs_index")
+    catalog = read_catalog(folder / "catalog.jsonl")       # two catalog collections
+    for i, record in enumerate(catalog):
+        record.meta = {"collection": "reels" if i < 3 else "airs"}
+    write_catalog(catalog, where / "catalog.jsonl")
     store = open_store(where, "ui")
-    index_tracks(model, folder, store, catalog=folder / "catalog.jsonl",
+    index_tracks(model, folder, store, catalog=where / "catalog.jsonl",
                  cache_dir=where / "features", progress=False, chunks=True)
     try:
         yield Searcher(model, store), folder, records
@@ -79,6 +86,32 @@ def test_duration_and_tag_filters_and_bad_values(indexed):
     assert rows == [] and "above max duration" in status
     status, rows = run_search(searcher, "-piano", None, 5)
     assert rows == [] and "nothing to look for" in status.lower()
+
+
+def test_diversity_and_collection_filter_rank_as_the_api_does(indexed):
+    searcher, _, records = indexed
+    def ids(hits):
+        return [getattr(h, "track_id") for h in hits]
+    relevance = ids(searcher.search("fast violin", k=6).hits)
+    for lam in (0.3, 0.0):        # the tab's slider → the API's MMR, same order
+        expected = ids(searcher.search("fast violin", k=6, diverse=lam).hits)
+        status, rows = run_search(searcher, "fast violin", None, 6, fields=search_fields(
+            "", "(any)", "(any)", None, None, False, diverse=lam))
+        assert ids(rows) == expected and f"varied (λ {lam:g})" in status
+    assert expected != relevance           # variety moved tracks (λ 0 here)
+    # at 1 the slider asks for nothing: the relevance order, no "varied" in the status
+    status, rows = run_search(searcher, "fast violin", None, 6, fields=search_fields(
+        "", "(any)", "(any)", None, None, False, diverse=1))
+    assert ids(rows) == relevance and "varied" not in status
+    # the catalog collection filter: the facets list both, the tab filters as the API does
+    assert collection_facets(searcher.store).collections == ["airs", "reels"]
+    airs = ids(searcher.search("fast violin", k=8, where=SearchFilter(collections=["airs"])).hits)
+    status, rows = run_search(searcher, "fast violin", None, 8, fields=search_fields(
+        "", "(any)", "(any)", None, None, False, collection="airs"))
+    assert ids(rows) == airs and "from airs" in status
+    assert set(airs) == {r.track_id for r in records[3:]}     # the ids the catalog gave
+    _, rows = run_search(searcher, "fast violin", None, 8, fields={"from_collection": "nope"})
+    assert rows == []
 
 
 def test_section_matches_start_the_player_there(indexed):
@@ -235,10 +268,54 @@ def test_cli_search_is_answered_by_the_running_app(tiny_bundle, tiny_audio, tmp_
                      str(where)]) == 0
         out = capsys.readouterr().out
         assert out.count("section: ") == 3 and "(3 results in" in out
+        _batch_and_duplicates_through_the_app(searcher, where, tmp_path, clip, capsys)
     finally:
         app.close()
     assert find_app(where, "ui") is None and not advert_path(where, "ui").exists()
     # no app: the command opens the store itself (here still held by this test's store)
     assert main(["search", "piano", "--qdrant", str(where), "--model", str(tiny_bundle)]) == 2
     assert "in use by another process" in capsys.readouterr().err
+    assert main(["duplicates", "--qdrant", str(where)]) == 2
+    assert "in use by another process" in capsys.readouterr().err
     store.close()
+
+
+def _batch_and_duplicates_through_the_app(searcher, where, tmp_path, clip, capsys):
+    """`search --batch` sends each line to the app (the store is held: no other way in),
+    with the command line's options under each line's own; `duplicates` asks the app too.
+    Each answer is the API's own, computed here on the same store."""
+    from index.duplicates import find_duplicates
+    from ui.cli import main
+
+    batch = tmp_path / "queries.txt"
+    batch.write_text("fast violin\n"
+                     '{"text": "slow piano", "id": "a", "from_collection": [], "diverse": 0}\n'
+                     '{"text": "qzxv"}\n'
+                     f'{json.dumps({"audio": str(clip), "k": 2})}\n'
+                     '{"text": "piano", "min_duration": "long"}\n', encoding="utf-8")
+    assert main(["search", "--batch", str(batch), "--k", "4", "--tag", "happy",
+                 "--qdrant", str(where)]) == 3           # two lines gave an error
+    out, err = capsys.readouterr()
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert "answered by the app at http://127.0.0.1:" in err
+    assert [r["line"] for r in lines] == [1, 2, 3, 4, 5]
+    happy = SearchFilter(tags=["happy"])
+    expected = [searcher.search("fast violin", k=4, where=happy),
+                searcher.search("slow piano", k=4, where=happy, diverse=0.0),
+                None, searcher.search(audio=str(clip), k=2, where=happy)]
+    for record, result in zip(lines, expected):
+        if result is not None:
+            assert [h["track_id"] for h in record["results"]] == \
+                [h.track_id for h in result.hits] and record["results"]
+    assert lines[1]["id"] == "a" and lines[3]["query"]["audio"] == str(clip)
+    assert "no known words" in lines[2]["error"] and "must be a number" in lines[4]["error"]
+    for threshold in (0.99, 0.2):            # no pairs, then most of them
+        assert main(["duplicates", "--threshold", str(threshold), "--json",
+                     "--qdrant", str(where)]) == 0
+        body = json.loads(capsys.readouterr().out)
+        pairs = [p.to_dict() for p in find_duplicates(searcher.store, threshold)]
+        assert body == {"threshold": threshold, "pairs": pairs}
+    assert pairs                              # the low threshold found pairs
+    assert main(["duplicates", "--threshold", "0.2", "--qdrant", str(where)]) == 0
+    out, err = capsys.readouterr()
+    assert f"({len(pairs)} pair(s) at cosine ≥ 0.2)" in out and "answered by the app" in err

@@ -1,10 +1,14 @@
-"""The app's JSON search route, `api/search`: what `musicsearch search` asks when an app
-already holds the embedded collection (ui/advert.py), and a small HTTP API for scripts.
+"""The app's JSON routes, `api/search` and `api/duplicates`: what `musicsearch search` and
+`musicsearch duplicates` ask when an app already holds the embedded collection
+(ui/advert.py), and a small HTTP API for scripts.
 
 - `GET api/search?q=TEXT&track=ID&k=N&<options>` → the `search --json` object;
 - `POST api/search?…` with an audio file as the body (`X-Filename: clip.wav` names it):
   the same, with that clip as the audio example (the CLI's `--audio`). The body is capped
   like an upload, written to a private temporary file and removed after the search.
+
+- `GET api/duplicates?threshold=COSINE` → the `duplicates --json` object, over the
+  app's own store (one at a time: it reads every song vector).
 
 Options are the batch-line fields (`not`, `artist`, `tag`, `from_collection`,
 `min_duration`, `max_duration`, `exclude_artist`, `text_weight`, `diverse`,
@@ -31,11 +35,12 @@ from retrieval.strict_json import dumps
 from .errors import USER_ERRORS
 from .form import fields_from_params
 
-__all__ = ["API_ROUTE", "api_route", "MAX_API_K"]
+__all__ = ["API_ROUTE", "DUPLICATES_ROUTE", "api_route", "duplicates_route", "MAX_API_K"]
 
 log = logging.getLogger(__name__)
 
 API_ROUTE = "api/search"
+DUPLICATES_ROUTE = "api/duplicates"
 MAX_API_K = 1000
 _SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".au", ".caf"}
 
@@ -88,12 +93,38 @@ def api_route(search: Callable[..., dict], audio_slots: asyncio.Semaphore,
     return Route(f"/{API_ROUTE}", endpoint, methods=["GET", "POST"])
 
 
+def _threshold(text: str | None) -> float:
+    try:
+        value = float(text if text is not None else "nan")
+    except ValueError:
+        value = float("nan")
+    if not -1 <= value <= 1:
+        raise QueryError(f"threshold must be a cosine from -1 to 1, got {text!r}")
+    return value
+
+
+def duplicates_route(find: Callable[[float], dict]) -> Route:
+    """GET `/api/duplicates?threshold=…`: `find(threshold)` → the answer, in a worker
+    thread, one at a time (each reads every song vector into memory)."""
+    gate = asyncio.Semaphore(1)
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            threshold = _threshold(request.query_params.get("threshold"))
+        except QueryError as error:
+            return _json({"error": first_line(error)}, 400)
+        async with gate:
+            return await _answer(find, {"threshold": threshold})
+
+    return Route(f"/{DUPLICATES_ROUTE}", endpoint, methods=["GET"])
+
+
 async def _answer(search, query: dict) -> Response:
     try:
         return _json(await run_in_threadpool(lambda: search(**query)))
     except USER_ERRORS as error:
         return _json({"error": first_line(error)}, 400)
     except Exception as error:  # a bug or a broken index: logged, one line to the caller
-        log.exception("api search failed")
-        return _json({"error": f"search failed ({type(error).__name__}: {error})"}, 500)
+        log.exception("api request failed")
+        return _json({"error": f"the app failed ({type(error).__name__}: {error})"}, 500)
 

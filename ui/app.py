@@ -5,8 +5,10 @@ launches the app with its own routes:
 
 - `search?q=…` (ui/search_route.py): the Search tab's text searches and "More like this",
   which the page sends there instead of through a Gradio event (the light path);
-- `api/search` (ui/api_route.py): the same searches as JSON, for `musicsearch search`
-  while this app holds the embedded collection (the app advertises itself: ui/advert.py);
+- `api/search` and `api/duplicates` (ui/api_route.py): the same searches as JSON, and
+  the near-duplicate pairs, for `musicsearch search` (`--batch` too) and `musicsearch
+  duplicates` while this app holds the embedded collection (it advertises itself:
+  ui/advert.py);
 - `audio/<quoted track id>` (ui/media.py): an indexed track's audio, looked up in the index
   payload. Besides the user's own uploads (ui/uploads.py) nothing else is served: no folder.
 """
@@ -26,7 +28,7 @@ from fastapi.middleware import Middleware  # noqa: E402
 from retrieval.catalog import text_to_path  # noqa: E402
 
 from .advert import advertise, withdraw  # noqa: E402
-from .api_route import api_route  # noqa: E402
+from .api_route import api_route, duplicates_route  # noqa: E402
 from .callbacks import (DEFAULT_EXAMPLES, MAX_K, MAX_QUERY_CHARS, header_text,  # noqa: E402
                         run_search, search_outputs, warm_up)
 from .explore import MAP_CSS, MapCache  # noqa: E402
@@ -172,9 +174,14 @@ def serve(searcher, host: str = "127.0.0.1", port: int = 7860, open_browser: boo
         return searcher.search(text=text, audio=audio, track_id=track_id, k=k,
                                **options).to_dict()
 
+    def duplicates(threshold):
+        from index.duplicates import find_duplicates   # the index package only when asked
+        pairs = find_duplicates(searcher.store, threshold)
+        return {"threshold": threshold, "pairs": [p.to_dict() for p in pairs]}
+
     upload_bytes = int(max_upload_mb * 1024 * 1024)
     routes = [search_route(page, SEARCH_SLOTS, inline=_searches_in_process(searcher.store)),
-              api_route(answer, audio_slots, upload_bytes),
+              api_route(answer, audio_slots, upload_bytes), duplicates_route(duplicates),
               audio_route(lambda track_id: indexed_audio_path(searcher.store, track_id))]
     app.launch(server_name=host, server_port=port, share=False, inbrowser=open_browser,
                quiet=True, show_error=False, prevent_thread_lock=True, css=HEADER_CSS,

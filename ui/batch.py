@@ -6,13 +6,14 @@ plain text ("lively reel -vocals"), or a JSON object with any of the fields `tex
 `artist`, `tag`, `from_collection`, `min_duration`, `max_duration`, `exclude_artist`,
 `text_weight`, `diverse`, `sections`). Options given on the command line apply to every
 line; a line's own field replaces them. Each query gives one output line: its results,
-or `{"line": N, "error": "..."}`; one bad line never stops the batch.
+or `{"line": N, "error": "..."}`; one bad line never stops the batch. While an app
+holds the collection, each line is one request to its `api/search` (ui/remote.py).
 """
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TextIO
 
@@ -23,7 +24,7 @@ from retrieval.strict_json import dumps
 from .errors import USER_ERRORS
 from .query_args import FIELDS, query_from_fields
 
-__all__ = ["read_batch", "run_batch", "BatchSummary"]
+__all__ = ["read_batch", "run_batch", "search_locally", "BatchSummary"]
 
 _QUERY_FIELDS = {"text", "audio", "track", "k", "id"}
 
@@ -52,9 +53,12 @@ def read_batch(source: str) -> list[tuple[int, str]]:
 
 
 def _line_query(line: str, defaults: dict, k: int) -> tuple[dict, object]:
-    """A batch line → (Searcher.search keyword arguments, the line's `id` or None)."""
+    """A batch line → (its query: `text`, `audio`, `track_id`, `k` and `fields`, the
+    option values by field name, already checked; the line's `id` or None)."""
     if not line.startswith("{"):
-        return {"text": line, "k": k, **query_from_fields(defaults)}, None
+        query_from_fields(defaults)
+        return {"text": line, "audio": None, "track_id": None, "k": k,
+                "fields": dict(defaults)}, None
     try:
         fields = json.loads(line)
     except ValueError as error:
@@ -72,14 +76,26 @@ def _line_query(line: str, defaults: dict, k: int) -> tuple[dict, object]:
     if not isinstance(line_k, int) or isinstance(line_k, bool) or line_k < 1:
         raise QueryError(f"'k' must be a whole number ≥ 1, got {line_k!r}")
     options = {**defaults, **{n: v for n, v in fields.items() if n in FIELDS}}
+    query_from_fields(options)               # a bad value is this line's error
     return ({"text": fields.get("text"), "audio": fields.get("audio"),
-             "track_id": fields.get("track"), "k": line_k, **query_from_fields(options)},
+             "track_id": fields.get("track"), "k": line_k, "fields": options},
             fields.get("id"))
 
 
-def run_batch(searcher, lines: Iterable[tuple[int, str]], defaults: dict, k: int,
-              out: TextIO) -> BatchSummary:
-    """Answer every line, writing one JSON line each (flushed, so a pipe sees progress)."""
+def search_locally(searcher) -> Callable[[dict], dict]:
+    """The batch's `answer` over a searcher this process opened."""
+    def answer(query: dict) -> dict:
+        return searcher.search(text=query["text"], audio=query["audio"],
+                               track_id=query["track_id"], k=query["k"],
+                               **query_from_fields(query["fields"])).to_dict()
+    return answer
+
+
+def run_batch(answer: Callable[[dict], dict], lines: Iterable[tuple[int, str]],
+              defaults: dict, k: int, out: TextIO) -> BatchSummary:
+    """Answer every line, writing one JSON line each (flushed, so a pipe sees progress).
+    `answer(query)` → the `search --json` object: a local searcher (`search_locally`) or
+    the running app (ui/search_commands.py)."""
     summary = BatchSummary()
     for number, line in lines:
         record: dict = {"line": number}
@@ -89,7 +105,7 @@ def run_batch(searcher, lines: Iterable[tuple[int, str]], defaults: dict, k: int
                 record["id"] = line_id
             if query["text"] is None and query["audio"] is None and query["track_id"] is None:
                 raise QueryError("empty query: give text, audio or track")
-            record.update(searcher.search(**query).to_dict())
+            record.update(answer(query))
             summary.answered += 1
         except USER_ERRORS as error:
             record["error"] = first_line(error)

@@ -136,6 +136,7 @@ function options() {
   if (!__TEXT__) { return {}; }
   const found = {};
   for (const [name, id] of [['not', 'ms-not'], ['artist', 'ms-artist'], ['tag', 'ms-tag'],
+                            ['from_collection', 'ms-collection'],
                             ['min_duration', 'ms-min'], ['max_duration', 'ms-max']]) {
     const box = field(id);
     const value = box ? box.value.trim() : '';
@@ -146,6 +147,11 @@ function options() {
   }
   const sections = document.querySelector('#ms-sections input[type=checkbox]');
   if (sections && sections.checked) { found.sections = '1'; }
+  // the diversity slider at 1 is relevance only: no re-ranking asked for
+  const diverse = document.querySelector('#ms-diverse input[type=number]');
+  if (diverse && diverse.value !== '' && Number(diverse.value) < 1) {
+    found.diverse = diverse.value;
+  }
   const mode = document.querySelector('#ms-mode input[type=radio]:checked');
   if (mode && mode.value !== 'auto') { found.mode = mode.value; }
   return found;

@@ -1,6 +1,7 @@
-"""`musicsearch search` through a running app: when `musicsearch ui` (or `demo`) holds the
-embedded collection, the engine's lock keeps every other process out, so the command asks
-the app's JSON route instead (ui/api_route.py), found by the file the app writes next to
+"""`musicsearch search` (one query, or each line of `--batch`) and `musicsearch duplicates`
+through a running app: when `musicsearch ui` (or `demo`) holds the embedded collection,
+the engine's lock keeps every other process out, so the command asks the app's JSON
+routes instead (ui/api_route.py), found by the file the app writes next to
 the collection (ui/advert.py).
 
 Why this way rather than a read-only open or a separate server: the engine has no
@@ -26,7 +27,7 @@ from retrieval.query import QueryError
 
 from .advert import Advert, find_app
 
-__all__ = ["app_for", "search_app", "AppUnreachable"]
+__all__ = ["app_for", "search_app", "duplicates_app", "AppUnreachable"]
 
 TIMEOUT_S = 120          # an audio example decodes and runs the CNN in the app
 
@@ -71,32 +72,26 @@ def _params(text, track_id, k: int, fields: dict) -> list[tuple[str, str]]:
     if track_id is not None:
         params.append(("track", track_id))
     for name, value in fields.items():
-        if value in (None, False, [], ""):
+        # not `value in (None, False, …)`: 0 == False, and 0 is a value (--diverse 0)
+        if value is None or value is False or value == [] or value == "":
             continue
         values = value if isinstance(value, list) else [value]
         params += [(name, "1" if v is True else str(v)) for v in values]
     return params
 
 
-def search_app(advert: Advert, text: str | None, audio: str | None, track_id: str | None,
-               k: int, fields: dict) -> tuple[dict, float]:
-    """One query through the app → (the `search --json` object, seconds it took).
-    A user error the app reports raises QueryError with its line; no answer at all
-    raises AppUnreachable."""
-    url = advert.url.rstrip("/") + "/api/search?" + urlencode(_params(text, track_id, k, fields))
-    data, headers = None, {"Accept": "application/json"}
-    if audio is not None:
-        try:
-            data = Path(audio).read_bytes()
-        except OSError as error:
-            raise QueryError(f"cannot read {audio}: {error.strerror or error}") from None
-        headers.update({"Content-Type": "application/octet-stream",
-                        "X-Filename": Path(audio).name})
-    request = urllib.request.Request(url, data=data, headers=headers,
+def _ask(advert: Advert, route: str, params: list[tuple[str, str]], data: bytes | None = None,
+         headers: dict | None = None, timeout: float = TIMEOUT_S) -> tuple[dict, float]:
+    """One request to a JSON route of the app → (its answer, seconds it took). A user
+    error the app reports raises QueryError with its line; no answer at all raises
+    AppUnreachable."""
+    url = advert.url.rstrip("/") + f"/{route}?" + urlencode(params)
+    request = urllib.request.Request(url, data=data,
+                                     headers={"Accept": "application/json", **(headers or {})},
                                      method="POST" if data is not None else "GET")
     started = time.perf_counter()
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             body = json.loads(response.read().decode("utf-8"))
     except urllib.error.HTTPError as error:
         try:
@@ -107,7 +102,26 @@ def search_app(advert: Advert, text: str | None, audio: str | None, track_id: st
             from None
     except (urllib.error.URLError, OSError, ValueError) as error:
         raise AppUnreachable(f"the app at {advert.url} did not answer ({error})") from None
-    elapsed = time.perf_counter() - started
+    return body, time.perf_counter() - started
+
+
+def search_app(advert: Advert, text: str | None, audio: str | None, track_id: str | None,
+               k: int, fields: dict) -> tuple[dict, float]:
+    """One query through the app → (the `search --json` object, seconds it took)."""
+    data, headers = None, {}
+    if audio is not None:
+        try:
+            data = Path(audio).read_bytes()
+        except OSError as error:
+            raise QueryError(f"cannot read {audio}: {error.strerror or error}") from None
+        headers = {"Content-Type": "application/octet-stream", "X-Filename": Path(audio).name}
+    body, elapsed = _ask(advert, "api/search", _params(text, track_id, k, fields), data, headers)
     if audio is not None and isinstance(body.get("query"), dict):
         body["query"]["audio"] = str(audio)      # the app saw a temporary copy
     return body, elapsed
+
+
+def duplicates_app(advert: Advert, threshold: float) -> dict:
+    """`musicsearch duplicates` through the app → the `duplicates --json` object. No
+    time limit: the pairs are exact (every pair compared), minutes at a million songs."""
+    return _ask(advert, "api/duplicates", [("threshold", repr(threshold))], timeout=None)[0]

@@ -98,6 +98,11 @@ def cmd_search(args) -> int:
     return 0
 
 
+def _say_answered_by(advert) -> None:
+    print(f"musicsearch: answered by the app at {advert.url} (pid {advert.pid}), which holds "
+          f"collection '{advert.collection}'", file=sys.stderr)
+
+
 def _search_through_app(args, track_id: str | None) -> bool:
     """Answer through the running app that holds the collection (ui/remote.py), if one
     does; False when there is none or it did not answer (then the store is opened)."""
@@ -114,8 +119,7 @@ def _search_through_app(args, track_id: str | None) -> bool:
     except AppUnreachable as error:
         print(f"musicsearch: {error}; opening the collection instead", file=sys.stderr)
         return False
-    print(f"musicsearch: answered by the app at {advert.url} (pid {advert.pid}), which holds "
-          f"collection '{advert.collection}'", file=sys.stderr)
+    _say_answered_by(advert)
     if args.json:
         from retrieval.strict_json import dumps
         print(dumps(body, ensure_ascii=False))
@@ -139,11 +143,11 @@ def _search_batch(args) -> int:
     query_from_args(args)                   # the shared options, checked once up front
     defaults = {name: getattr(args, name) for name in FIELDS
                 if getattr(args, name) not in (None, False, [])}
-    searcher = open_searcher(args, light=True)
+    answer = _BatchAnswer(args)
     try:
-        summary = run_batch(searcher, lines, defaults, args.k, sys.stdout)
+        summary = run_batch(answer, lines, defaults, args.k, sys.stdout)
     finally:
-        searcher.store.close()
+        answer.close()
     if summary.failed:
         print(f"musicsearch search: {summary.failed} of {summary.failed + summary.answered} "
               f"queries gave an error (see their output lines), exit status "
@@ -152,21 +156,77 @@ def _search_batch(args) -> int:
     return 0
 
 
+class _BatchAnswer:
+    """`search --batch`'s answer to each line: through the running app that holds the
+    collection, one request per line, as a single `search` does; the store is opened
+    here (once) when there is no app, or when it stops answering mid-batch."""
+
+    def __init__(self, args):
+        from .remote import app_for
+        self.args = args
+        self.advert = app_for(args)
+        self.searcher = None
+        self.local = None
+        if self.advert is None:
+            self._open()
+        else:
+            _say_answered_by(self.advert)
+
+    def _open(self) -> None:
+        from .batch import search_locally
+        self.searcher = open_searcher(self.args, light=True)
+        self.local = search_locally(self.searcher)
+
+    def __call__(self, query: dict) -> dict:
+        from .remote import AppUnreachable, search_app
+        if self.local is None:
+            try:
+                return search_app(self.advert, query["text"], query["audio"],
+                                  query["track_id"], query["k"], query["fields"])[0]
+            except AppUnreachable as error:
+                print(f"musicsearch: {error}; opening the collection for the rest of the "
+                      "batch", file=sys.stderr)
+                self._open()
+        return self.local(query)
+
+    def close(self) -> None:
+        if self.searcher is not None:
+            self.searcher.store.close()
+
+
 def cmd_duplicates(args) -> int:
-    from index.duplicates import find_duplicates
     from retrieval.strict_json import dumps
-    store = open_collection(args)
-    try:
-        pairs = find_duplicates(store, args.threshold)
-    finally:
-        store.close()
+    answer = _duplicates_through_app(args)
+    if answer is None:
+        from index.duplicates import find_duplicates
+        store = open_collection(args)
+        try:
+            pairs = [p.to_dict() for p in find_duplicates(store, args.threshold)]
+        finally:
+            store.close()
+        answer = {"threshold": args.threshold, "pairs": pairs}
     if args.json:
-        print(dumps({"threshold": args.threshold, "pairs": [p.to_dict() for p in pairs]},
-                    ensure_ascii=False))
+        print(dumps(answer, ensure_ascii=False))
         return 0
-    for pair in pairs:
+    for pair in answer["pairs"]:
         first, second = (f"{t['title'] or t['track_id']} [{t['track_id']}]"
-                         for t in (pair.first, pair.second))
-        print(f"{pair.score:.4f}  {first}  ≈  {second}")
-    print(f"({len(pairs)} pair(s) at cosine ≥ {args.threshold:g})")
+                         for t in (pair["first"], pair["second"]))
+        print(f"{pair['score']:.4f}  {first}  ≈  {second}")
+    print(f"({len(answer['pairs'])} pair(s) at cosine ≥ {args.threshold:g})")
     return 0
+
+
+def _duplicates_through_app(args) -> dict | None:
+    """The pairs from the running app that holds the collection (its `api/duplicates`),
+    or None when there is none or it did not answer (then the store is opened)."""
+    from .remote import AppUnreachable, app_for, duplicates_app
+    advert = app_for(args)
+    if advert is None:
+        return None
+    try:
+        answer = duplicates_app(advert, args.threshold)
+    except AppUnreachable as error:
+        print(f"musicsearch: {error}; opening the collection instead", file=sys.stderr)
+        return None
+    _say_answered_by(advert)
+    return answer

@@ -1,6 +1,7 @@
 """The page's light search path: `GET search?q=TEXT&k=N` (or `?track=ID&title=T&k=N` for
 "More like this"), with the Search tab's options as further parameters (`not`, `artist`,
-`tag`, `min_duration`, `max_duration`, `sections`: ui/form.py), answers with the results
+`tag`, `from_collection`, `min_duration`, `max_duration`, `sections`, `diverse`, `mode`:
+ui/form.py), answers with the results
 area's HTML.
 
 A text search is about a millisecond of work; through a Gradio event the same search cost

@@ -1,6 +1,6 @@
-"""The Search tab: a description with negative terms and filters (artist, tag, duration
-range), section matching where the collection keeps chunk vectors, and result cards with
-players. The page's script sends these searches to the light `search` route
+"""The Search tab: a description with negative terms and filters (artist, tag, catalog
+collection, duration range), section matching where the collection keeps chunk vectors,
+diversity re-ranking (MMR), and result cards with players. The page's script sends these searches to the light `search` route
 (ui/search_route.py); the Gradio event below answers when the script is absent."""
 from __future__ import annotations
 
@@ -24,19 +24,27 @@ MODE_INFO = ("auto: a few known words go to the word tower, a sentence to the se
              "tower (on models that have one)")
 
 
+DIVERSE_INFO = ("1: by relevance only; lower: re-rank for variety (MMR), so near-identical "
+                "tracks do not fill the list")
+
+
 def search_fields(negatives, artist, tag, min_duration, max_duration, sections,
-                  mode=None) -> dict:
+                  mode=None, collection=None, diverse=None) -> dict:
     """The tab's inputs → option values by field name (cleaned by `run_search`). A
-    duration box shows 0 when empty: 0 means no bound there."""
-    return {"not": negatives, "artist": artist, "tag": tag,
+    duration box shows 0 when empty: 0 means no bound there; the diversity slider at 1
+    (relevance only) asks for no re-ranking."""
+    return {"not": negatives, "artist": artist, "tag": tag, "from_collection": collection,
             "min_duration": min_duration or None, "max_duration": max_duration or None,
-            "sections": sections, "mode": mode}
+            "sections": sections, "mode": mode,
+            "diverse": None if diverse is None or diverse >= 1 else diverse}
 
 
 def search_tab(searcher, facets: Facets, examples: list[str]) -> gr.Textbox:
     """Lay the tab out (inside a `gr.Tab`); returns the query box (Explore marks it)."""
-    async def on_search(text, negatives, artist, tag, low, high, sections, mode, k):
-        fields = search_fields(negatives, artist, tag, low, high, sections, mode)
+    async def on_search(text, negatives, artist, tag, collection, low, high, sections,
+                        diverse, mode, k):
+        fields = search_fields(negatives, artist, tag, low, high, sections, mode,
+                               collection, diverse)
         return await run_in_threadpool(search_outputs, searcher, text, None, k,
                                        fields=fields)
 
@@ -57,6 +65,11 @@ def search_tab(searcher, facets: Facets, examples: list[str]) -> gr.Textbox:
                                          allow_custom_value=True, elem_id="ms-artist")
                     tag = gr.Dropdown([ANY, *(t for t, _ in facets.tags)], value=ANY,
                                       label="Tag", allow_custom_value=True, elem_id="ms-tag")
+                # payload meta.collection (a catalog's part, e.g. the demo's books)
+                collection = gr.Dropdown([ANY, *facets.collections], value=ANY,
+                                         label="Catalog collection", allow_custom_value=True,
+                                         elem_id="ms-collection",
+                                         visible=bool(facets.collections))
                 with gr.Row():
                     low = gr.Number(label="Shortest (s; 0: any)", value=None, minimum=0,
                                     elem_id="ms-min")
@@ -66,6 +79,8 @@ def search_tab(searcher, facets: Facets, examples: list[str]) -> gr.Textbox:
                     label="Match sections (rank by the best-matching part; players start "
                           "there)", value=False, elem_id="ms-sections",
                     visible=facets.has_chunks)
+            diverse = gr.Slider(0, 1, value=1, step=0.05, label="Relevance ↔ variety (λ)",
+                                info=DIVERSE_INFO, elem_id="ms-diverse")
             mode = gr.Radio(list(MODES), value="auto", label="Query path", info=MODE_INFO,
                             elem_id="ms-mode")
             k = gr.Slider(1, MAX_K, value=10, step=1, label="Results", elem_id="ms-k")
@@ -77,10 +92,12 @@ def search_tab(searcher, facets: Facets, examples: list[str]) -> gr.Textbox:
                               css_template=CSS, js_on_load=RESULTS_JS)
     # Outside the queue: answered in the request itself, no event stream.
     gr.on([search.click, text.submit], on_search,
-          inputs=[text, negatives, artist, tag, low, high, sections, mode, k], outputs=[results],
+          inputs=[text, negatives, artist, tag, collection, low, high, sections, diverse, mode,
+                  k], outputs=[results],
           queue=False)
-    clear.click(lambda: ("", "", ANY, ANY, None, None, False, "auto",
+    clear.click(lambda: ("", "", ANY, ANY, ANY, None, None, False, 1, "auto",
                          render_status("Cleared.", kind="hint")),
-                outputs=[text, negatives, artist, tag, low, high, sections, mode, results],
+                outputs=[text, negatives, artist, tag, collection, low, high, sections,
+                         diverse, mode, results],
                 queue=False)
     return text
