@@ -167,6 +167,21 @@ def test_the_map_is_the_pca_of_the_song_vectors(indexed):
         assert inside and (x, y) == pytest.approx(tuple(cmap.xy[i]), abs=1e-9)
 
 
+def test_a_bigger_collection_is_mapped_from_a_seeded_random_sample(indexed):
+    searcher, _, records = indexed
+    in_order = [p["track_id"] for p in searcher.store.iter_payloads()]
+    samples = {seed: CollectionMap.fit(searcher.store, 5, seed=seed) for seed in range(6)}
+    for cmap in samples.values():
+        assert len(cmap.track_ids) == len(set(cmap.track_ids)) == 5 and cmap.total == 8
+        assert set(cmap.track_ids) <= set(in_order) and cmap.xy.shape == (5, 2)
+    # not the store's first five, and a seed gives the same sample every time
+    assert len({tuple(sorted(c.track_ids)) for c in samples.values()}) > 1
+    assert any(sorted(c.track_ids) != sorted(in_order[:5]) for c in samples.values())
+    assert CollectionMap.fit(searcher.store, 5, seed=3).track_ids == samples[3].track_ids
+    html = explore_html(searcher, MapCache(searcher.store, max_points=5), "(any)", "")
+    assert html.count('class="ms-point') == 5 and "a random sample of 5 of 8 tracks" in html
+
+
 def test_explore_colours_a_tag_and_marks_the_query(indexed):
     searcher, _, records = indexed
     maps = MapCache(searcher.store)

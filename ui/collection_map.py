@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["CollectionMap", "MAX_MAP_POINTS", "WIDTH", "HEIGHT"]
+__all__ = ["CollectionMap", "MAX_MAP_POINTS", "MAP_SEED", "WIDTH", "HEIGHT"]
 
 MAX_MAP_POINTS = 2000        # an SVG of more points is slow to draw and no easier to read
+MAP_SEED = 0                 # the sample of a bigger collection: the same map on every fit
 WIDTH, HEIGHT, PAD = 640, 440, 16
 TAGGED, OTHER = "#e4572e", "#8a97a8"
 
@@ -37,12 +38,22 @@ class CollectionMap:
     total: int = 0                     # tracks in the collection (the map may show fewer)
 
     @classmethod
-    def fit(cls, store, max_points: int = MAX_MAP_POINTS) -> "CollectionMap":
-        """The first `max_points` songs of the store (its scroll order) and their PCA."""
+    def fit(cls, store, max_points: int = MAX_MAP_POINTS, seed: int = MAP_SEED) -> "CollectionMap":
+        """The songs of the store and their PCA: all of them, or when there are more than
+        `max_points` a random sample of that many, the same for the same seed and store
+        (the store's first ones would be one folder or one album of a big library)."""
+        total = int(store.count())
+        keep = None
+        if total > max_points:
+            picked = np.random.default_rng(seed).choice(total, size=max_points, replace=False)
+            keep = np.zeros(total, dtype=bool)
+            keep[picked] = True
         ids, labels, tags, vectors = [], [], [], []
-        for payload, vector in store.iter_vectors("music"):
+        for position, (payload, vector) in enumerate(store.iter_vectors("music")):
             if len(ids) >= max_points:
                 break
+            if keep is not None and (position >= total or not keep[position]):
+                continue
             ids.append(str(payload.get("track_id")))
             title = payload.get("title") or ids[-1]
             labels.append(f"{title} — {payload['artist']}" if payload.get("artist") else title)
@@ -51,7 +62,7 @@ class CollectionMap:
         if not vectors:
             zero = np.zeros((0, 2))
             return cls(ids, labels, tags, zero, np.zeros(1), np.zeros((2, 1)), np.zeros(2),
-                       np.ones(2), total=int(store.count()))
+                       np.ones(2), total=total)
         matrix = np.stack(vectors)
         mean = matrix.mean(axis=0)
         # principal axes: right singular vectors of the centred matrix (2 at most needed)
@@ -62,7 +73,7 @@ class CollectionMap:
         low = projected.min(axis=0)
         span = np.maximum(projected.max(axis=0) - low, 1e-9)
         return cls(ids, labels, tags, (projected - low) / span, mean, components, low, span,
-                   total=int(store.count()))
+                   total=total)
 
     def project(self, vector: np.ndarray) -> tuple[float, float, bool]:
         """A vector's place on the map: (x, y, inside); outside points are clipped to the

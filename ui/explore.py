@@ -60,7 +60,7 @@ def explore_html(searcher, maps: MapCache, tag: str | None, text: str | None) ->
         query, note = _query_mark(searcher, cmap, text)
     tagged = sum(tag in tags for tags in cmap.tags) if tag else 0
     shown = (f"{len(cmap.track_ids):,} tracks" if len(cmap.track_ids) == cmap.total
-             else f"the first {len(cmap.track_ids):,} of {cmap.total:,} tracks")
+             else f"a random sample of {len(cmap.track_ids):,} of {cmap.total:,} tracks")
     legend = (f'<span class="ms-key" style="color:#e4572e">●</span> tagged '
               f"<b>{html.escape(tag)}</b> ({tagged}) "
               '<span class="ms-key" style="color:#8a97a8">●</span> other' if tag
