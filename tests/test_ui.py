@@ -18,6 +18,7 @@ import soundfile
 
 from index import index_tracks, open_store
 from retrieval.bundle import load_bundle
+from retrieval.catalog import read_catalog, write_catalog
 from retrieval.search import Searcher
 from ui.app import (build_app, header_text, indexed_audio_path, run_search, search_outputs,
                     warm_up)
@@ -273,6 +274,10 @@ def music_folder(tiny_model, tiny_audio, tmp_path):
     source, records = tiny_audio
     folder = tmp_path / "music"
     shutil.copytree(source, folder)
+    catalog = read_catalog(folder / "catalog.jsonl")     # two catalog collections
+    for i, record in enumerate(catalog):
+        record.meta = {"collection": "reels" if i < 3 else "airs"}
+    write_catalog(catalog, folder / "catalog.jsonl")
     store = index_tiny(tiny_model, folder, tmp_path / "index")
     outside = tmp_path / "outside"
     outside.mkdir()

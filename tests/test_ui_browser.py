@@ -169,6 +169,27 @@ def test_the_tabs_in_the_browser(served, browser, tmp_path):
     assert state["playing"] and "/audio/" in state["src"], state
     page.screenshot(path=str(shots / "app-search.png"), full_page=True)
 
+    # the diversity slider's λ travels with the search; at 1 (relevance only) it does not
+    diverse = page.locator("#ms-diverse input[type=number]").first
+    diverse.fill("0.2")
+    page.click("#ms-search")
+    page.wait_for_function(
+        "document.querySelector('#ms-results .ms-status').innerText.includes('varied (λ 0.2)')")
+    assert any("/search?" in r and "diverse=0.2" in r for r in requests)
+    diverse.fill("1")
+    # the catalog collection filter (payload meta.collection: test_ui.music_folder)
+    _choose(page, "ms-artist", "(any)")
+    page.locator("#ms-not textarea, #ms-not input").first.fill("")
+    _choose(page, "ms-collection", "airs")
+    page.click("#ms-search")
+    page.wait_for_function(
+        "document.querySelector('#ms-results .ms-status').innerText.includes('from airs')")
+    airs = page.locator("#ms-results .ms-card").evaluate_all(
+        "cards => cards.map(c => c.dataset.trackId)")
+    assert set(airs) == {r.track_id for r in records[3:]}
+    assert any("from_collection=airs" in r and "diverse" not in r for r in requests)
+    _choose(page, "ms-collection", "(any)")
+
     # section matches: the players start where the matched section starts
     page.check("#ms-sections input[type=checkbox]")
     query.fill("slow piano")
