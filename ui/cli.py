@@ -207,7 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
         "duplicates", help="list near-duplicate tracks (the same recording indexed twice)",
         description="Pairs of indexed tracks whose song vectors have a cosine of at least "
                     "--threshold: the same recording in two formats, masters or folders. "
-                    "Exact (compares every pair); needs no model.")
+                    "Exact (compares every pair); needs no model. While `musicsearch ui` "
+                    "serves the collection, the app answers (its api/duplicates).")
     duplicates.add_argument("--threshold", type=_cosine, default=0.99, metavar="COSINE",
                             help="report pairs at or above this cosine, from -1 to 1 "
                                  "(default: %(default)s)")
