@@ -50,9 +50,9 @@ class CollectionMap:
             keep[picked] = True
         ids, labels, tags, vectors = [], [], [], []
         for position, (payload, vector) in enumerate(store.iter_vectors("music")):
-            if len(ids) >= max_points:
+            if len(ids) >= max_points or position >= total:   # all picked (or new tracks)
                 break
-            if keep is not None and (position >= total or not keep[position]):
+            if keep is not None and not keep[position]:
                 continue
             ids.append(str(payload.get("track_id")))
             title = payload.get("title") or ids[-1]
