@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .frontend import AudioDecodeError, load_audio
+from .frontend import checked_waveform, load_audio
 
 __all__ = ["MusiCNNFrontendConfig", "slaney_mel_filters", "musicnn_log_mel", "musicnn_patches",
            "audio_to_musicnn_patches"]
@@ -68,14 +68,7 @@ def musicnn_log_mel(waveform: np.ndarray, config: MusiCNNFrontendConfig | None =
     """Mono float waveform at config.sample_rate → (frames, n_mels) float32, time-major like
     the original. Raises AudioDecodeError for non-mono, too-short or non-finite input."""
     config = config or MusiCNNFrontendConfig()
-    waveform = np.ascontiguousarray(waveform, dtype=np.float32)
-    if waveform.ndim != 1:
-        raise AudioDecodeError(f"{name}: expected a mono waveform, got shape {waveform.shape}")
-    if len(waveform) < config.n_fft:
-        raise AudioDecodeError(f"{name} is too short ({len(waveform)} samples, need ≥ "
-                               f"{config.n_fft})")
-    if not np.isfinite(waveform).all():
-        raise AudioDecodeError(f"{name} contains NaN or infinite samples")
+    waveform = checked_waveform(waveform, config.n_fft, config.sample_rate, name)
     filters = torch.from_numpy(slaney_mel_filters(config.sample_rate, config.n_fft,
                                                   config.n_mels))
     with torch.no_grad():
