@@ -15,7 +15,8 @@ import torch
 from retrieval.frontend import AudioDecodeError
 from retrieval.musicnn_frontend import (MusiCNNFrontendConfig, audio_to_musicnn_patches,
                                         musicnn_log_mel, musicnn_patches, slaney_mel_filters)
-from retrieval.towers.musicnn import WEIGHTS_DIR, MusiCNN, MusiCNNWeightsError, load_musicnn
+from retrieval.towers.musicnn import (WEIGHTS_DIR, MusiCNN, MusiCNNVGG, MusiCNNWeightsError,
+                                     load_musicnn)
 
 REFERENCE = Path(__file__).parent / "data" / "musicnn" / "reference.npz"
 FLOAT16_STEP = np.log10(1 + 2.0 ** -10)   # one float16 rounding step of a mel energy, in log10
@@ -31,18 +32,23 @@ def _signal(reference) -> np.ndarray:
     return reference["signal"].astype(np.float32) / 32768
 
 
-@pytest.mark.parametrize("dataset", ["msd", "mtt"])
-def test_port_reproduces_tensorflow(reference, dataset):
-    model = load_musicnn(dataset)
+@pytest.mark.parametrize("weights, layers", [
+    ("msd", ["penultimate", "mean_pool", "max_pool"]),
+    ("mtt", ["penultimate", "mean_pool", "max_pool"]),
+    ("msd_vgg", ["penultimate", "pool3"]),
+    ("mtt_vgg", ["penultimate", "pool3"])])
+def test_port_reproduces_tensorflow(reference, weights, layers):
+    model = load_musicnn(weights)
     with torch.no_grad():
         out = model.features(torch.from_numpy(reference["patches"]))
     probabilities = out["probabilities"].numpy()
-    expected = reference[f"{dataset}_probabilities"]
+    expected = reference[f"{weights}_probabilities"]
     assert np.abs(probabilities - expected).max() < 1e-4
     # the references are informative: tags vary across patches and span a real range
     assert np.ptp(expected, axis=0).max() > 0.1 and expected.max() > 0.3
-    for name in ("penultimate", "mean_pool", "max_pool"):   # layer by layer
-        got, want = out[name].numpy(), reference[f"{dataset}_{name}"]
+    for name in layers:   # layer by layer: relative error of each patch's whole output
+        got = out[name].numpy().reshape(3, -1)
+        want = reference[f"{weights}_{name}"].reshape(3, -1)
         relative = np.linalg.norm(got - want, axis=1) / np.linalg.norm(want, axis=1)
         assert relative.max() < 1e-3, (name, relative.max())
     assert len(model.tags) == 50 and not any(p.requires_grad for p in model.parameters())
@@ -83,6 +89,9 @@ def test_patches_from_a_file_end_to_end(reference, tmp_path):
     patches = audio_to_musicnn_patches(path)
     assert patches.shape == (2, 187, 96)
     assert np.abs(patches - reference["patches"][:2]).max() <= FLOAT16_STEP
+    with torch.no_grad():   # audio → torch front end → port, against librosa → TensorFlow
+        probabilities, _ = load_musicnn("msd")(torch.from_numpy(patches))
+    assert np.abs(probabilities.numpy() - reference["msd_probabilities"][:2]).max() < 1e-4
     overlapping = musicnn_patches(reference["log_mel"], hop_frames=94)
     assert overlapping.shape == (3, 187, 96)
     assert np.array_equal(overlapping[1], reference["log_mel"][94:281])
@@ -102,7 +111,9 @@ def test_bad_input_gives_clear_errors(tmp_path):
         musicnn_log_mel(np.full(1000, np.nan, dtype=np.float32))
     with pytest.raises(ValueError, match=r"\(batch, frames, 96\)"):
         MusiCNN()(torch.zeros(1, 187, 128))
-    with pytest.raises(MusiCNNWeightsError, match="known: msd, mtt"):
+    with pytest.raises(ValueError, match=r"\(batch, 187, 96\)"):
+        MusiCNNVGG()(torch.zeros(1, 180, 96))
+    with pytest.raises(MusiCNNWeightsError, match="known: msd, mtt, msd_vgg, mtt_vgg"):
         load_musicnn("fma")
     with pytest.raises(MusiCNNWeightsError, match="cannot read"):
         load_musicnn("msd", tmp_path)

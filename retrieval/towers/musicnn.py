@@ -12,7 +12,11 @@ Input: log-mel patches (batch, frames, 96 bands), frames = 187 for the trained 3
 TensorFlow conventions kept so converted weights give the same numbers: every convolution is
 conv → ReLU → batch norm (in that order), batch-norm epsilon is 1e-3, even kernels pad 'same'
 with the extra frame at the end, and the back end flattens (channel, [max, mean]) pairs
-interleaved. Not registered as a tower: it is a frozen backbone the towers will wrap.
+interleaved. MusiCNNVGG is the package's VGG baseline on the same patches.
+
+Pretrained weights: load_musicnn('msd' | 'mtt' | 'msd_vgg' | 'mtt_vgg'), shipped in
+retrieval/backbone_weights/musicnn/ (see its README.md). Not registered as a tower yet: it is a
+frozen backbone the towers will wrap.
 """
 from __future__ import annotations
 
@@ -25,12 +29,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["MusiCNNConfig", "MusiCNN", "BN_EPS", "MUSICNN_DATASETS", "MusiCNNWeightsError",
-           "load_musicnn"]
+__all__ = ["MusiCNNConfig", "MusiCNN", "MusiCNNVGG", "BN_EPS", "MUSICNN_WEIGHTS",
+           "MusiCNNWeightsError", "load_musicnn"]
 
 BN_EPS = 1e-3   # tf.compat.v1.layers.batch_normalization's default
-MUSICNN_DATASETS = ("msd", "mtt")
-# converted once from the musicnn 0.1.0 wheel (6.3 MB in all): shipped, never downloaded
+# converted once from the musicnn 0.1.0 wheel (11 MB in all): shipped, never downloaded
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "backbone_weights" / "musicnn"
 
 
@@ -157,29 +160,73 @@ class MusiCNN(nn.Module):
         return out["probabilities"], out["penultimate"]
 
 
-def load_musicnn(dataset: str = "msd", weights_dir: str | Path | None = None) -> MusiCNN:
-    """The pretrained MusiCNN ('msd': Million Song Dataset, 'mtt': MagnaTagATune) in eval mode
-    with gradients off, its 50 tag names as `model.tags`. The weight file must match the
-    sha256 recorded in PROVENANCE.json at conversion."""
+class MusiCNNVGG(nn.Module):
+    """The package's VGG baseline: five 3×3 conv → ReLU → BN blocks of 128 channels with
+    max-pooling (4×1 stride 2, then 2×2 three times, then 4×4), 50 logits from the flattened
+    last pool (2 frames × 1 band × 128 channels, flattened time, band, channel as TF does).
+    Needs exactly 187-frame, 96-band patches."""
+
+    POOLS = (((4, 1), (2, 2)), ((2, 2), (2, 2)), ((2, 2), (2, 2)), ((2, 2), (2, 2)),
+             ((4, 4), (4, 4)))
+
+    def __init__(self, filters: int = 128, n_classes: int = 50, n_mels: int = 96):
+        super().__init__()
+        self.n_mels = n_mels
+        self.input_bn = nn.BatchNorm2d(1, eps=BN_EPS)
+        self.convs = nn.ModuleList(nn.Conv2d(1 if i == 0 else filters, filters, 3, padding=1)
+                                   for i in range(5))
+        self.bns = nn.ModuleList(nn.BatchNorm2d(filters, eps=BN_EPS) for _ in range(5))
+        self.classifier = nn.Linear(2 * filters, n_classes)
+
+    def features(self, patches: torch.Tensor) -> dict[str, torch.Tensor]:
+        """pool1..pool5 channels-last like the original, 'penultimate' the flattened pool5
+        (B, 256), logits and probabilities (B, 50)."""
+        if patches.dim() != 3 or patches.shape[1:] != (187, self.n_mels):
+            raise ValueError(f"MusiCNN VGG expects (batch, 187, {self.n_mels}) log-mel patches, "
+                             f"got shape {tuple(patches.shape)}")
+        x = self.input_bn(patches.unsqueeze(1))
+        out = {}
+        for i, (conv, bn, (kernel, stride)) in enumerate(zip(self.convs, self.bns, self.POOLS)):
+            x = F.max_pool2d(bn(F.relu(conv(x))), kernel, stride)
+            out[f"pool{i + 1}"] = x.permute(0, 2, 3, 1)
+        out["penultimate"] = out["pool5"].flatten(1)
+        out["logits"] = self.classifier(out["penultimate"])
+        out["probabilities"] = torch.sigmoid(out["logits"])
+        return out
+
+    def forward(self, patches: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(tag probabilities (B, 50), flattened last pool (B, 256))."""
+        out = self.features(patches)
+        return out["probabilities"], out["penultimate"]
+
+
+# weight file name → architecture; 'msd'/'mtt': Million Song Dataset / MagnaTagATune tags
+MUSICNN_WEIGHTS = {"msd": MusiCNN, "mtt": MusiCNN, "msd_vgg": MusiCNNVGG, "mtt_vgg": MusiCNNVGG}
+
+
+def load_musicnn(name: str = "msd", weights_dir: str | Path | None = None) -> nn.Module:
+    """A pretrained model (see MUSICNN_WEIGHTS) in eval mode with gradients off, its 50 tag
+    names as `model.tags`. The weight file must match the sha256 recorded in PROVENANCE.json
+    at conversion."""
     from safetensors.torch import load as load_safetensors
 
-    if dataset not in MUSICNN_DATASETS:
-        raise MusiCNNWeightsError(f"unknown MusiCNN dataset {dataset!r}; known: "
-                                  f"{', '.join(MUSICNN_DATASETS)}")
+    if name not in MUSICNN_WEIGHTS:
+        raise MusiCNNWeightsError(f"unknown MusiCNN weights {name!r}; known: "
+                                  f"{', '.join(MUSICNN_WEIGHTS)}")
     folder = Path(weights_dir) if weights_dir is not None else WEIGHTS_DIR
-    path = folder / f"{dataset}.safetensors"
+    path = folder / f"{name}.safetensors"
     try:
         provenance = json.loads((folder / "PROVENANCE.json").read_text())
-        tags = json.loads((folder / "tags.json").read_text())[dataset]
+        tags = json.loads((folder / "tags.json").read_text())[name.split("_")[0]]
         data = path.read_bytes()
     except (OSError, ValueError, KeyError) as error:
-        raise MusiCNNWeightsError(f"cannot read the MusiCNN {dataset} weights in {folder}: "
+        raise MusiCNNWeightsError(f"cannot read the MusiCNN {name} weights in {folder}: "
                                   f"{error}") from None
     expected = provenance.get("files", {}).get(path.name, {}).get("sha256")
     if hashlib.sha256(data).hexdigest() != expected:
         raise MusiCNNWeightsError(f"{path} does not match the sha256 in PROVENANCE.json: "
                                   "re-run training/backbones/convert_musicnn.py")
-    model = MusiCNN()
+    model = MUSICNN_WEIGHTS[name]()
     model.load_state_dict(load_safetensors(data), strict=True)   # the bytes just hashed
     model.tags = tuple(tags)
     return model.eval().requires_grad_(False)

@@ -9,7 +9,7 @@ project's (TensorFlow is only needed to read the checkpoint format):
     /tmp/tfenv/bin/python training/backbones/convert_musicnn.py /tmp/mwheel/unpacked/musicnn \
         retrieval/backbone_weights/musicnn --wheel /tmp/mwheel/musicnn-0.1.0-py3-none-any.whl
 
-Writes <out>/<msd|mtt>.safetensors, <out>/tags.json (the 50 tag names of each, in output order,
+Writes <out>/<msd|mtt|msd_vgg|mtt_vgg>.safetensors, <out>/tags.json (the 50 tag names of each, in output order,
 from the wheel's configuration.py) and <out>/PROVENANCE.json (wheel sha256, per-file sha256,
 the checkpoint-to-torch name table). Only the trained variables are kept (no Adam slots).
 Self-contained on purpose: it is run by path with numpy, safetensors and TensorFlow only.
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-MODELS = {"msd": "MSD_musicnn", "mtt": "MTT_musicnn"}
+MODELS = {"msd": "MSD_musicnn", "mtt": "MTT_musicnn", "msd_vgg": "MSD_vgg", "mtt_vgg": "MTT_vgg"}
 
 # TF layer names are numbered in creation order (models.py: input BN, timbral 38/67-band
 # blocks, temporal 128/64/32-frame blocks, three mid-end convs, then the back end).
@@ -43,6 +43,9 @@ _NORMS = {
     "batch_normalization_9": "pool_bn", "batch_normalization_10": "dense_bn",
 }
 _DENSE = {"dense": "dense", "dense_1": "classifier"}
+_VGG_CONVS = {f"{i + 1}CNN": f"convs.{i}" for i in range(5)}
+_VGG_NORMS = {"batch_normalization": "input_bn",
+              **{f"batch_normalization_{i + 1}": f"bns.{i}" for i in range(5)}}
 _BN_PARTS = {"gamma": "weight", "beta": "bias", "moving_mean": "running_mean",
              "moving_variance": "running_var"}
 
@@ -55,25 +58,27 @@ def _conv_weight(kernel: np.ndarray, torch_name: str) -> np.ndarray:
     return kernel.transpose(3, 2, 0, 1)
 
 
-def name_table() -> dict[str, str]:
+def name_table(vgg: bool = False) -> dict[str, str]:
     """TF variable name → torch state-dict key."""
+    convs, norms, dense = ((_VGG_CONVS, _VGG_NORMS, {"dense": "classifier"}) if vgg
+                           else (_CONVS, _NORMS, _DENSE))
     table = {}
-    for tf_name, torch_name in _CONVS.items():
+    for tf_name, torch_name in convs.items():
         table[f"{tf_name}/kernel"] = f"{torch_name}.weight"
         table[f"{tf_name}/bias"] = f"{torch_name}.bias"
-    for tf_name, torch_name in _NORMS.items():
+    for tf_name, torch_name in norms.items():
         for part, torch_part in _BN_PARTS.items():
             table[f"{tf_name}/{part}"] = f"{torch_name}.{torch_part}"
-    for tf_name, torch_name in _DENSE.items():
+    for tf_name, torch_name in dense.items():
         table[f"{tf_name}/kernel"] = f"{torch_name}.weight"
         table[f"{tf_name}/bias"] = f"{torch_name}.bias"
     return table
 
 
-def convert(read) -> dict[str, np.ndarray]:
+def convert(read, vgg: bool = False) -> dict[str, np.ndarray]:
     """read(tf_name) → ndarray; returns the torch state dict as contiguous float32 arrays."""
     tensors = {}
-    for tf_name, torch_name in name_table().items():
+    for tf_name, torch_name in name_table(vgg).items():
         value = np.asarray(read(tf_name), dtype=np.float32)
         if tf_name.endswith("/kernel"):
             value = value.T if tf_name.startswith("dense") else _conv_weight(value, torch_name)
@@ -84,7 +89,7 @@ def convert(read) -> dict[str, np.ndarray]:
 def _read_tags(configuration: Path) -> dict[str, list[str]]:
     namespace: dict = {}
     exec(configuration.read_text(), namespace)   # plain constants, no imports
-    return {short: namespace[f"{short.upper()}_LABELS"] for short in MODELS}
+    return {short: namespace[f"{short.upper()}_LABELS"] for short in ("msd", "mtt")}
 
 
 def _sha256(path: Path) -> str:
@@ -107,13 +112,14 @@ def main(argv: list[str] | None = None) -> int:
         reader = tf.compat.v1.train.NewCheckpointReader(str(args.package_dir / folder) + "/")
         stored = {name for name in reader.get_variable_to_shape_map()
                   if "Adam" not in name and not name.endswith("_power")}
-        table = name_table()
+        vgg = folder.endswith("_vgg")
+        table = name_table(vgg)
         if stored != set(table):
             print(f"{folder}: checkpoint variables differ from the port: missing "
                   f"{sorted(set(table) - stored)}, unexpected {sorted(stored - set(table))}",
                   file=sys.stderr)
             return 1
-        tensors = convert(reader.get_tensor)
+        tensors = convert(reader.get_tensor, vgg)
         path = args.out_dir / f"{short}.safetensors"
         save_file(tensors, str(path), metadata={"source": f"musicnn==0.1.0 {folder}"})
         files[path.name] = {"checkpoint": folder, "sha256": _sha256(path),
@@ -127,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         "converted_with": f"tensorflow {tf.__version__}, numpy {np.__version__}, "
                           "training/backbones/convert_musicnn.py",
         "files": files,
-        "tf_to_torch": name_table(),
+        "tf_to_torch": {"musicnn": name_table(), "vgg": name_table(vgg=True)},
     }
     tags = _read_tags(args.package_dir / "configuration.py")
     (args.out_dir / "tags.json").write_text(json.dumps(tags, indent=1) + "\n")

@@ -6,8 +6,9 @@ in a throwaway TensorFlow environment (see training/backbones/convert_musicnn.py
 
 Stores: a generated 6 s test signal (int16, 16 kHz: tones, a chirp, noise, silence), its
 log-mel as the original extractor computes it (librosa mel, float16, log10(1 + 10000·x)),
-three 187-frame input patches (two from that log-mel, one seeded random) and, for MSD and MTT,
-the TensorFlow model's tag probabilities, penultimate embedding and mean/max pools on them.
+three 187-frame input patches (two from that log-mel, one seeded random) and, for the MSD and
+MTT musicnn and VGG models, the TensorFlow model's tag probabilities and penultimate embedding
+on them (musicnn: also the mean/max pools; VGG: pool3; the VGG 'embedding' is its flattened pool5).
 """
 from __future__ import annotations
 
@@ -47,9 +48,13 @@ def run_model(package_root: Path, name: str, patches: np.ndarray) -> dict[str, n
     tf.compat.v1.reset_default_graph()
     x = tf.compat.v1.placeholder(tf.float32, [None, N_FRAMES, 96])
     is_training = tf.compat.v1.placeholder(tf.bool)
-    logits, _timbral, _temporal, _c1, _c2, _c3, mean_pool, max_pool, penultimate = \
-        models.define_model(x, is_training, name, 50)
-    probabilities = tf.nn.sigmoid(logits)
+    outputs = models.define_model(x, is_training, name, 50)
+    if name.endswith("_vgg"):        # logits, pool1..pool5; the 'embedding' is pool5 flattened
+        keys = ["probabilities", "penultimate", "pool3"]
+        fetch = [tf.nn.sigmoid(outputs[0]), tf.compat.v1.layers.flatten(outputs[5]), outputs[3]]
+    else:                            # logits, timbral, temporal, cnn1..3, mean, max, penultimate
+        keys = ["probabilities", "penultimate", "mean_pool", "max_pool"]
+        fetch = [tf.nn.sigmoid(outputs[0]), outputs[8], outputs[6], outputs[7]]
     with tf.compat.v1.Session() as sess:
         # restore must succeed: the library itself carries on with random weights if it fails
         tf.compat.v1.train.Saver().restore(sess, str(package_root / "musicnn" / name) + "/")
@@ -57,9 +62,8 @@ def run_model(package_root: Path, name: str, patches: np.ndarray) -> dict[str, n
         for var in tf.compat.v1.global_variables():
             stored = reader.get_tensor(var.op.name)
             assert np.array_equal(sess.run(var), stored), f"{var.op.name} was not restored"
-        out = sess.run([probabilities, penultimate, mean_pool, max_pool],
-                       feed_dict={x: patches, is_training: False})
-    return dict(zip(["probabilities", "penultimate", "mean_pool", "max_pool"], out))
+        out = sess.run(fetch, feed_dict={x: patches, is_training: False})
+    return dict(zip(keys, out))
 
 
 def main() -> int:
@@ -72,7 +76,8 @@ def main() -> int:
     patches = np.stack([log_mel[:N_FRAMES], log_mel[N_FRAMES:2 * N_FRAMES], random_patch])
     patches = patches.astype(np.float32)
     arrays = {"signal": signal, "log_mel": log_mel, "patches": patches}
-    for short, name in (("msd", "MSD_musicnn"), ("mtt", "MTT_musicnn")):
+    for short, name in (("msd", "MSD_musicnn"), ("mtt", "MTT_musicnn"),
+                        ("msd_vgg", "MSD_vgg"), ("mtt_vgg", "MTT_vgg")):
         for key, value in run_model(package_root, name, patches).items():
             arrays[f"{short}_{key}"] = value.astype(np.float32)
     out = Path(__file__).with_name("reference.npz")
