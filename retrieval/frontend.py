@@ -239,17 +239,25 @@ def _mel_transform(config: FrontendConfig) -> torchaudio.transforms.MelSpectrogr
         n_mels=config.n_mels, f_min=config.f_min, f_max=config.f_max, power=2.0)
 
 
+def checked_waveform(waveform: np.ndarray, n_fft: int, sample_rate: int,
+                     name: str = "the audio") -> np.ndarray:
+    """Contiguous mono float32 of at least one FFT frame with finite samples, else
+    AudioDecodeError."""
+    waveform = np.ascontiguousarray(waveform, dtype=np.float32)
+    if waveform.ndim != 1:
+        raise AudioDecodeError(f"{name}: expected a mono waveform, got shape {waveform.shape}")
+    if len(waveform) < n_fft:
+        raise _too_short(len(waveform) / sample_rate, n_fft / sample_rate, name)
+    if not np.isfinite(waveform).all():
+        raise AudioDecodeError(f"{name} contains NaN or infinite samples")
+    return waveform
+
+
 def log_mel(waveform: np.ndarray, config: FrontendConfig, name: str = "the audio") -> np.ndarray:
     """Mono waveform at config.sample_rate → (n_mels, frames) float32 log-mel in dB
     (10·log10, floored at 1e-10). Raises AudioDecodeError for a waveform shorter than one
     FFT frame or with NaN/inf samples."""
-    waveform = np.ascontiguousarray(waveform, dtype=np.float32)
-    if waveform.ndim != 1:
-        raise AudioDecodeError(f"{name}: expected a mono waveform, got shape {waveform.shape}")
-    if len(waveform) < config.n_fft:
-        raise _too_short(len(waveform) / config.sample_rate, config.min_seconds, name)
-    if not np.isfinite(waveform).all():
-        raise AudioDecodeError(f"{name} contains NaN or infinite samples")
+    waveform = checked_waveform(waveform, config.n_fft, config.sample_rate, name)
     with torch.no_grad():
         mel = _mel_transform(config)(torch.from_numpy(waveform))
         return (10.0 * torch.log10(mel.clamp_min(1e-10))).numpy().astype(np.float32)
