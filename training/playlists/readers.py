@@ -55,9 +55,11 @@ class MatchReport:
 
 
 def normalise_name(text: str) -> str:
-    """Case, accents, punctuation and spacing removed: 'Beyoncé – Halo!' → 'beyonce halo'."""
+    """Case, accents, apostrophes, punctuation and spacing removed: 'Beyoncé – Halo!' →
+    'beyonce halo'."""
     text = unicodedata.normalize("NFKD", text)
     text = "".join(c for c in text if not unicodedata.combining(c)).casefold()
+    text = re.sub(r"['’`]", "", text)     # "Mountaineer's" and "Mountaineers'" agree
     return " ".join(re.sub(r"[^\w]+", " ", text).split())
 
 

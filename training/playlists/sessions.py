@@ -1,7 +1,7 @@
 """Simulated listening sessions over a catalog: the demo's playlists are SIMULATED, not
-listening data. Every rule of the simulation is here; all draws come from one
-`numpy.random.default_rng(seed)`, over the catalog sorted by track id, so the same
-catalog, config and seed give the same sessions whatever the file order.
+listening data. Every rule of the simulation is here; all draws come from
+`numpy.random.default_rng` streams of one seed, over the catalog sorted by track id, so
+the same catalog, config and seed give the same sessions whatever the file order.
 
 Rules
 1. Facets. Each track has one value per facet, read from its tags: era (medieval,
@@ -38,7 +38,7 @@ import numpy as np
 from retrieval.catalog import Playlist, TrackRecord
 from retrieval.typed_config import ConfigError
 
-__all__ = ["FACETS", "SessionConfig", "facet_values", "simulate_sessions"]
+__all__ = ["FACETS", "SessionConfig", "facet_values", "simulate_sessions", "track_circles"]
 
 FACETS: dict[str, tuple[str, ...]] = {
     "era": ("medieval", "renaissance", "baroque", "classical", "traditional"),
@@ -58,9 +58,9 @@ class SessionConfig:
     min_length: int = 5
     mean_extra_length: float = 7.0
     popularity_exponent: float = 0.8
-    circles: int = 12
+    circles: int = 10
     circles_per_listener: int = 2
-    circle_boost: float = 4.0
+    circle_boost: float = 8.0
     taste_concentration: float = 0.3
     noise: float = 0.1
     stay: float = 3.0                   # weight per facet shared with the previous track
@@ -103,13 +103,14 @@ def simulate_sessions(records: list[TrackRecord], config: SessionConfig) -> list
     if len(records) < config.min_length:
         raise ConfigError(f"session simulation needs at least {config.min_length} tracks, "
                          f"the catalog has {len(records)}")
-    rng = np.random.default_rng(config.seed)
     n = len(records)
     # facet codes per track: (n, facets) ints indexing each facet's value list + OTHER
     codes = np.array([[(FACETS[f] + (OTHER,)).index(v) for f, v in facet_values(r.tags).items()]
                       for r in records])
-    popularity = 1.0 / (rng.permutation(n) + 1.0) ** config.popularity_exponent   # rule 2
-    circle = rng.integers(config.circles, size=n)                                  # rule 3
+    popularity = 1.0 / (np.random.default_rng([config.seed, 0]).permutation(n) + 1.0) \
+        ** config.popularity_exponent                                                # rule 2
+    circle = _circles(n, config)                                                     # rule 3
+    rng = np.random.default_rng([config.seed, 2])
     splits = np.array([r.split for r in records])
     split_names, split_sizes = np.unique(splits, return_counts=True)
     playlists = []
@@ -140,6 +141,17 @@ def simulate_sessions(records: list[TrackRecord], config: SessionConfig) -> list
             playlists.append(Playlist(f"sim:{listener:04d}:{session:03d}",
                                       [records[i].track_id for i in tracks], "simulated"))
     return playlists
+
+
+def _circles(n: int, config: SessionConfig) -> np.ndarray:
+    # a stream of its own, so that it can be looked up without simulating
+    return np.random.default_rng([config.seed, 1]).integers(config.circles, size=n)
+
+
+def track_circles(records: list[TrackRecord], config: SessionConfig) -> dict[str, int]:
+    """Rule 3's hidden circle of each track (for checks: the sessions never record it)."""
+    ids = sorted(r.track_id for r in records)
+    return dict(zip(ids, _circles(len(ids), config).tolist()))
 
 
 def _draw(rng: np.random.Generator, weights: np.ndarray) -> int:
