@@ -3,14 +3,16 @@ playlists are sentences and track ids are words; CBOW, a context window covering
 whole playlist, learning rate 0.02, 20 epochs. The vector size is not stated in the
 thesis, so it is a config field, as is the minimum count.
 
-Whole-playlist window: gensim's `window` is set to the longest playlist and
-`shrink_windows=False`, since by default gensim draws each word's effective window at
+Whole-playlist window (the default, `window: null`): gensim's `window` is set to the
+longest playlist and `shrink_windows=False`, since by default gensim draws each word's effective window at
 random from 1..window, which would make the context position-sensitive again.
 
 Reproducible from a seed: one worker thread (several interleave updates in a
-nondeterministic order), the model seed, and a fixed `hashfxn` (gensim's default is
-Python's `hash`, salted per process unless PYTHONHASHSEED is set). Tested by training in
-two processes with different PYTHONHASHSEED values.
+nondeterministic order) and the model seed. gensim 4.4 draws the initial vectors from
+numpy's generator, so Python's per-process string-hash salt does not reach them (the
+same vectors came out under PYTHONHASHSEED=1 and 2 with gensim's default `hashfxn`);
+a fixed `hashfxn` (crc32) still replaces `hash` for the code paths that use it
+(`seeded_vector`). The test trains in two processes with different salts.
 
 Saved as one safetensors file (never pickle): tensor "vectors" (float32, one row per
 track) with the track ids (JSON list, row order) and the config in its metadata — a
@@ -44,6 +46,8 @@ class PlaylistWord2VecConfig:
     min_alpha: float = 0.0001   # gensim's linear decay end point (thesis does not say)
     negative: int = 5
     sample: float = 0.001       # gensim's down-sampling of frequent (popular) tracks
+    # None: the whole playlist (thesis: smaller, position-sensitive windows did worse)
+    window: int | None = None
     seed: int = 0
 
     def problems(self) -> list[str]:
@@ -53,6 +57,8 @@ class PlaylistWord2VecConfig:
             found.append("alpha must be in (0, 1] and min_alpha in [0, alpha]")
         if self.negative < 1:
             found.append("negative must be at least 1 (negative sampling)")
+        if self.window is not None and self.window < 1:
+            found.append("window must be at least 1 (or null: the whole playlist)")
         if self.sample < 0:
             found.append("sample must be >= 0")
         return found
@@ -89,12 +95,13 @@ def train_track_vectors(playlists: list[Playlist],
     problems = config.problems()
     if problems:
         raise ConfigError("playlist word2vec: " + "; ".join(problems))
-    sentences = [list(p.tracks) for p in playlists if len(p.tracks) >= 2]
+    sentences = [[str(t) for t in p.tracks] for p in playlists if len(p.tracks) >= 2]
     if not sentences:
         raise ConfigError("playlist word2vec: no playlist has two tracks or more")
     from gensim.models import Word2Vec
     model = Word2Vec(vector_size=config.vector_size, min_count=config.min_count, sg=0,
-                     window=max(len(s) for s in sentences), shrink_windows=False,
+                     window=config.window or max(len(s) for s in sentences),
+                     shrink_windows=config.window is not None,
                      alpha=config.alpha, min_alpha=config.min_alpha, negative=config.negative,
                      sample=config.sample, seed=config.seed, workers=1,
                      hashfxn=_stable_hash)
