@@ -78,9 +78,11 @@ def test_mpd_ambiguous_name_takes_the_first_catalog_track_and_counts_it(tmp_path
 
 def test_mpd_folder_reads_slices_in_name_order_and_needs_some(tmp_path):
     _write_slice(tmp_path / "mpd.slice.1000-1999.json",
-                 [_mpd_playlist(1000, [_mpd_track(0, "a", "b", "u:a"), _mpd_track(1, "c", "d", "u:c")])])
+                 [_mpd_playlist(1000, [_mpd_track(0, "a", "b", "u:a"),
+                                       _mpd_track(1, "c", "d", "u:c")])])
     _write_slice(tmp_path / "mpd.slice.0-999.json",
-                 [_mpd_playlist(0, [_mpd_track(0, "a", "b", "u:e"), _mpd_track(1, "c", "d", "u:f")])])
+                 [_mpd_playlist(0, [_mpd_track(0, "a", "b", "u:e"),
+                                    _mpd_track(1, "c", "d", "u:f")])])
     playlists, report = read_mpd(tmp_path)          # no catalog: the uris are the ids
     assert [p.playlist_id for p in playlists] == ["mpd:0", "mpd:1000"]
     assert playlists[0].tracks == ["u:e", "u:f"] and report.matched_by_id == 4
@@ -119,8 +121,8 @@ def _write_jsonl(path, lines):
 
 def test_jsonl_maps_ids_and_artist_title_objects(tmp_path):
     path = _write_jsonl(tmp_path / "playlists.jsonl", [
-        json.dumps({"playlist_id": "p1", "tracks": ["t-halo", "spotify:track:7vqa3sDmtEaVJ2gcvxtRID",
-                                                    "gone"]}),
+        json.dumps({"playlist_id": "p1",
+                    "tracks": ["t-halo", "spotify:track:7vqa3sDmtEaVJ2gcvxtRID", "gone"]}),
         "",
         json.dumps({"playlist_id": "p2", "tracks": [{"artist": "BEYONCE", "title": "halo"},
                                                     {"track_id": "t-reel"}],

@@ -74,8 +74,10 @@ def test_the_window_covers_the_whole_playlist():
 _TRAIN_IN_A_PROCESS = """
 import sys
 from retrieval.catalog import read_playlists
-from training.playlists.word2vec import PlaylistWord2VecConfig, save_track_vectors, train_track_vectors
-vectors = train_track_vectors(read_playlists(sys.argv[1]), PlaylistWord2VecConfig(vector_size=8, seed=3))
+from training.playlists.word2vec import (PlaylistWord2VecConfig, save_track_vectors,
+                                         train_track_vectors)
+config = PlaylistWord2VecConfig(vector_size=8, seed=3)
+vectors = train_track_vectors(read_playlists(sys.argv[1]), config)
 save_track_vectors(vectors, sys.argv[2])
 """
 

@@ -15,8 +15,8 @@ Rules
    follows `circles_per_listener` of them; tracks of those circles weigh
    `circle_boost` times more. This is what co-occurrence knows and the tags do not.
 4. Listeners. Each has, per facet, a taste drawn from Dirichlet(`taste_concentration`)
-   over the facet's values (small concentration: a few favourite values), and a
-   probability of a random pick, `noise` × Beta(2, 2) × 2 (mean `noise`).
+   over the facet's values (at 1 any mix is equally likely; below 1, a few favourites),
+   and a probability of a random pick, `noise` × Beta(2, 2) × 2 (mean `noise`).
    A track's appeal to a listener = the product of the listener's taste for the track's
    facet values × popularity × circle boost.
 5. Sessions. A listener plays `sessions` sessions; a session's length is
@@ -28,6 +28,12 @@ Rules
 6. Splits. With `within_split` (the default) a session draws only from one split, chosen
    in proportion to the split's size, so no playlist pairs a test track with a training
    track (as the demo's earlier playlists did).
+
+Defaults: chosen so that both signals survive into Word2Vec track vectors. On the
+1600-track demo catalog (200 listeners × 10 sessions, seed 0), a track's 10 nearest
+neighbours share 2.83 of 4 facets (1.61 for random pairs) and its hidden circle 37 % of
+the time (chance: 10 %); with 2 circles per listener, boost 8 and concentration 0.3 the
+circle share was 12 %, i.e. the tags explained nearly everything.
 """
 from __future__ import annotations
 
@@ -59,9 +65,9 @@ class SessionConfig:
     mean_extra_length: float = 7.0
     popularity_exponent: float = 0.8
     circles: int = 10
-    circles_per_listener: int = 2
-    circle_boost: float = 8.0
-    taste_concentration: float = 0.3
+    circles_per_listener: int = 1
+    circle_boost: float = 30.0
+    taste_concentration: float = 1.0
     noise: float = 0.1
     stay: float = 3.0                   # weight per facet shared with the previous track
     within_split: bool = True
@@ -76,9 +82,10 @@ class SessionConfig:
             found.append("noise must be between 0 and 0.5")
         if not 1 <= self.circles_per_listener <= self.circles:
             found.append("circles_per_listener must be between 1 and circles")
-        for name in ("mean_extra_length", "popularity_exponent", "taste_concentration"):
-            if getattr(self, name) < 0 or (name == "taste_concentration" and self.taste_concentration == 0):
-                found.append(f"{name} must be positive")
+        if self.mean_extra_length < 0 or self.popularity_exponent < 0:
+            found.append("mean_extra_length and popularity_exponent must be >= 0")
+        if self.taste_concentration <= 0:
+            found.append("taste_concentration must be positive")
         if self.stay < 1 or self.circle_boost < 1:
             found.append("stay and circle_boost must be at least 1")
         return found

@@ -4,8 +4,9 @@ whole playlist, learning rate 0.02, 20 epochs. The vector size is not stated in 
 thesis, so it is a config field, as is the minimum count.
 
 Whole-playlist window (the default, `window: null`): gensim's `window` is set to the
-longest playlist and `shrink_windows=False`, since by default gensim draws each word's effective window at
-random from 1..window, which would make the context position-sensitive again.
+longest playlist and `shrink_windows=False`, since by default gensim draws each word's
+effective window at random from 1..window, which would make the context
+position-sensitive again.
 
 Reproducible from a seed: one worker thread (several interleave updates in a
 nondeterministic order) and the model seed. gensim 4.4 draws the initial vectors from
