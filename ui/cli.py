@@ -11,6 +11,7 @@ from pathlib import Path
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from .playlist_commands import add_playlist_commands, cmd_playlists  # noqa: E402
 from .query_args import add_query_options  # noqa: E402  (no heavy imports)
 from .search_commands import (EXIT_FAILED_LINES, cmd_duplicates, cmd_search,  # noqa: E402
                               open_searcher)
@@ -231,6 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true",
                           help="print the summary metrics as one JSON object")
 
+    add_playlist_commands(commands)
     ui = commands.add_parser("ui", help="serve the Gradio app over an existing index")
     _add_serve_options(ui)
     _add_index_location(ui, reads=True)
@@ -357,7 +359,7 @@ def _cmd_ui(args) -> int:
 
 HANDLERS = {"demo": _cmd_demo, "corpus": _cmd_corpus, "train": _cmd_train, "index": _cmd_index,
             "search": cmd_search, "duplicates": cmd_duplicates, "evaluate": _cmd_evaluate,
-            "ui": _cmd_ui}
+            "ui": _cmd_ui, "playlists": cmd_playlists}
 
 
 class _OneLineHandler(logging.Handler):
