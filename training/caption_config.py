@@ -3,9 +3,13 @@ weight. Kept apart from training.captions so training.config imports no corpus r
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
-__all__ = ["CaptionConfig", "SentenceTrainingConfig"]
+__all__ = ["CaptionConfig", "SentenceTrainingConfig", "TEXT_MODES"]
+
+# What the sentence tower trains on (TTMR's comparison): bare shuffled tag lists only,
+# templated captions only, or the stochastic mix of both (captions.tag_list_share).
+TEXT_MODES = ("tags", "captions", "stochastic")
 
 
 @dataclass
@@ -34,7 +38,17 @@ class CaptionConfig:
 class SentenceTrainingConfig:
     weight: float = 1.0                   # of the caption pair's loss next to the tag pair's
     batch_size: int | None = None         # default: optim.batch_size
+    text: str = "stochastic"              # tags | captions | stochastic (TEXT_MODES)
     captions: CaptionConfig = field(default_factory=CaptionConfig)
+
+    def caption_config(self) -> CaptionConfig:
+        """The caption settings the text mode implies: `tags` makes only bare tag lists
+        (no catalog caption), `captions` only sentences, `stochastic` the configured mix."""
+        if self.text == "tags":
+            return replace(self.captions, tag_list_share=1.0, catalog_caption=False)
+        if self.text == "captions":
+            return replace(self.captions, tag_list_share=0.0)
+        return self.captions
 
     def problems(self, prefix: str = "sentences") -> list[str]:
         checks = [
@@ -42,6 +56,8 @@ class SentenceTrainingConfig:
              f"{prefix}.weight must be a finite number > 0, got {self.weight}"),
             (self.batch_size is None or self.batch_size >= 2,
              f"{prefix}.batch_size must be ≥ 2 (or null), got {self.batch_size}"),
+            (self.text in TEXT_MODES,
+             f"{prefix}.text {self.text!r} is not one of {', '.join(TEXT_MODES)}"),
         ]
         return ([message for ok, message in checks if not ok]
                 + self.captions.problems(f"{prefix}.captions"))

@@ -25,6 +25,7 @@ from retrieval.text_encoders import encoder_checksum
 
 from .alignment import AlignmentPair, PairBatch
 from .captions import CaptionMaker
+from .objectives import ObjectiveTerm
 
 __all__ = ["CaptionBank", "caption_bank", "encoded_texts",
            "sentence_pair"]
@@ -88,7 +89,7 @@ def encoded_texts(encoder, texts: list[str], cache_dir: str | Path) -> np.ndarra
 
 def sentence_pair(model, bank: CaptionBank, crops: Callable[[np.ndarray, np.random.Generator],
                                                            torch.Tensor],
-                  batch_size: int, objective: str, params: dict, weight: float,
+                  batch_size: int, terms: list[ObjectiveTerm], weight: float,
                   cache_dir: str | Path) -> AlignmentPair:
     """Captions (sentence tower) ↔ songs (audio tower); `crops(tracks, rng)` gives each
     track's training crop (training.crops.TrainingCrops: renderings and augmentation)."""
@@ -109,4 +110,4 @@ def sentence_pair(model, bank: CaptionBank, crops: Callable[[np.ndarray, np.rand
         relevant = torch.from_numpy(bank.relevant[rows][:, tracks])
         return PairBatch(text, audio, relevant)
 
-    return AlignmentPair("captions", draw, objective, params, weight)
+    return AlignmentPair("captions", draw, terms, weight)

@@ -140,15 +140,15 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, resume: bool =
     crops = TrainingCrops.load(train_data, renderings, config.model.frontend, config.augment,
                                config.data.cache_dir, progress, log)
     pairs = [tag_pair(model, sampler, index, tag_inputs, crops, config.optim.batch_size,
-                      config.objective.loss, config.objective.params(sampler))]
+                      config.objective.terms(sampler))]
     if model.has_tower("sentence"):   # captions ↔ songs through the sentence tower
         sentences = config.sentences
-        bank = caption_bank(train_data.records, sentences.captions)
-        log(f"sentence training: {len(bank.texts)} captions of {len(train_data.records)} "
-            f"training tracks, weight {sentences.weight}")
+        bank = caption_bank(train_data.records, sentences.caption_config())
+        log(f"sentence training: {len(bank.texts)} {sentences.text} texts of "
+            f"{len(train_data.records)} training tracks, weight {sentences.weight}")
         pairs.append(sentence_pair(
             model, bank, crops, sentences.batch_size or config.optim.batch_size,
-            config.objective.loss, config.objective.params(sampler), sentences.weight,
+            config.objective.terms(sampler), sentences.weight,
             config.data.cache_dir or default_cache_dir()))
     optimizer = torch.optim.Adam(model.parameters(), lr=config.optim.lr,
                                  weight_decay=config.optim.weight_decay)
