@@ -183,10 +183,10 @@ def test_text_modes_make_tag_lists_captions_or_both_reproducibly():
 
 
 # ---- configs -------------------------------------------------------------------------------
-def _write(tmp_path, objective: dict, sentences: dict | None = None):
+def _write(tmp_path, objective: dict, sentences: dict | None = None, **sections):
     path = tmp_path / "config.yaml"
     data = {"data": {"corpus": "demo"}, "model": {"towers": TINY_TOWERS},
-            "objective": objective}
+            "objective": objective, **sections}
     if sentences:
         data["sentences"] = sentences
     path.write_text(yaml.safe_dump(data))
@@ -234,14 +234,11 @@ def test_bad_objective_and_text_configs_are_one_line(tmp_path, objective, senten
 
 def test_a_tiny_run_trains_on_the_weighted_objectives(tiny_audio, tmp_path):
     folder, _ = tiny_audio
-    path = tmp_path / "tiny.yaml"
-    path.write_text(yaml.safe_dump({
-        "data": {"corpus": str(folder), "min_tag_tracks": 1, "cache_dir": str(tmp_path / "c")},
-        "model": {"towers": TINY_TOWERS, "max_chunks": 2},
-        "objective": {"sampler": "random", "losses": [
-            {"name": "triplet", "weight": 0.5, "negatives": "similarity"},
-            {"name": "contrastive", "weight": 0.5, "temperature": 0.1}]},
-        "optim": {"batch_size": 4, "steps_per_epoch": 2, "epochs": 1}}))
+    path = _write(tmp_path, {"sampler": "random", "losses": [
+        {"name": "triplet", "weight": 0.5, "negatives": "similarity"},
+        {"name": "contrastive", "weight": 0.5, "temperature": 0.1}]},
+        data={"corpus": str(folder), "min_tag_tracks": 1, "cache_dir": str(tmp_path / "c")},
+        optim={"batch_size": 4, "steps_per_epoch": 2, "epochs": 1})
     messages = []
     result = train(load_train_config(path), tmp_path / "run", progress=False,
                    log=messages.append)

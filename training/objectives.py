@@ -151,8 +151,10 @@ def weighted_objective(terms: list[ObjectiveTerm], text: torch.Tensor, audio: to
     had), and each term's unweighted value by name for the log."""
     total, parts = None, {}
     for term in terms:
+        if term.weight == 0:   # switched off: not even computed
+            continue
         loss = OBJECTIVES[term.name](text, audio, relevant, **term.params)
-        if loss is None or term.weight == 0:
+        if loss is None:
             continue
         parts[term.name] = loss.item()
         total = term.weight * loss if total is None else total + term.weight * loss
