@@ -11,13 +11,13 @@ import torch
 import yaml
 
 from retrieval.catalog import TrackRecord
-from training.alignment import AlignmentPair, PairBatch, pair_loss
+from training.alignment import AlignmentPair, PairBatch, pair_loss, step_loss
 from training.caption_config import CaptionConfig, SentenceTrainingConfig
 from training.config import ConfigError, load_train_config
 from training.objectives import (ObjectiveTerm, contrastive, negative_weights, pick_negatives,
                                  triplet, weighted_objective)
 from training.samplers import BalancedSampler, BalancedWeightedSampler, RandomSampler, TagTrackIndex
-from training.sentence_pair import caption_bank
+from training.sentence_pair import caption_bank, tag_caption_pair
 from training.trainer import train
 
 TINY_TOWERS = {"audio": {"type": "short_chunk_cnn", "channels": [4, 4, 8, 8, 8, 16, 16],
@@ -163,6 +163,10 @@ def _bank(text: str, seed: int = 0):
     return caption_bank(_records(), config.caption_config())
 
 
+def _bank_of(records):
+    return caption_bank(records, CaptionConfig(per_track=6))
+
+
 def _is_tag_list(text: str, tags: list[str]) -> bool:
     return set(re.split(", | ", text)) <= {w for t in tags for w in t.split()}
 
@@ -180,6 +184,48 @@ def test_text_modes_make_tag_lists_captions_or_both_reproducibly():
     assert _bank("stochastic").texts == _bank("stochastic").texts
     assert _bank("stochastic", seed=1).texts != _bank("stochastic").texts
     assert _bank("tags", seed=1).texts != _bank("tags").texts
+
+
+# ---- three branches ------------------------------------------------------------------------
+def test_three_branches_sum_with_the_reference_weights():
+    def fixed(audio):   # one anchor [1, 0], its positive, then its only negative
+        batch = PairBatch(torch.tensor([[1.0, 0.0]]), torch.tensor(audio),
+                          torch.tensor([[True, False]]))
+        return lambda rng: batch
+    terms = [ObjectiveTerm("triplet", 1.0, {"margin": 0.8})]
+    weights = SentenceTrainingConfig(branches="three").pair_weights()
+    # [d_p − d_n + 0.8]_+: 0.4 − 1 + 0.8 = 0.2; 0 − 0.4 + 0.8 = 0.4; 1 − 0 + 0.8 = 1.8
+    pairs = [AlignmentPair(name, fixed(audio), terms, weights[name]) for name, audio in [
+        ("tags", [[0.6, 0.8], [0.0, 1.0]]), ("tag_captions", [[1.0, 0.0], [0.6, 0.8]]),
+        ("captions", [[0.0, 1.0], [1.0, 0.0]])]]
+    total, parts = step_loss(pairs, np.random.default_rng(0))
+    assert total.item() == pytest.approx(0.3 * 0.2 + 0.3 * 0.4 + 0.4 * 1.8, abs=1e-6)
+    assert parts == pytest.approx({"tags": 0.2, "tag_captions": 0.4, "captions": 1.8})
+    assert SentenceTrainingConfig(weight=0.5).pair_weights() == {"tags": 1.0, "captions": 0.5}
+
+
+@pytest.mark.parametrize("cls", [BalancedSampler, RandomSampler])
+def test_tag_caption_batches_say_the_anchor_tag_and_never_hold_false_negatives(cls):
+    records = _records() + [TrackRecord(track_id="bare", path="bare.wav", tags=[])]
+    bank = _bank_of(records)
+    tags = sorted({t for r in records for t in r.tags})
+    index = TagTrackIndex.from_track_tags([r.tags for r in records], tags)
+    tower = type("Model", (), {"towers": {"word": lambda x: x}})()   # one-hot tags back
+    pair = tag_caption_pair(tower, cls(index), index, torch.eye(len(tags)), bank,
+                            lambda rows: torch.as_tensor(rows, dtype=torch.float32)[:, None],
+                            6, [ObjectiveTerm("triplet")], 0.3)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        batch = pair.draw(rng)
+        anchors = batch.text.argmax(dim=1).tolist()
+        rows = batch.audio[:, 0].long().tolist()
+        for i, tag in enumerate(anchors):
+            owner = bank.track[rows[i]]
+            assert index.has_tag[owner, tag]
+            if any(tags[tag] in bank.said[r] for r in bank.by_track[owner]):
+                assert tags[tag] in bank.said[rows[i]]
+            for j, row in enumerate(rows):   # relevant exactly when the track has the tag
+                assert batch.relevant[i, j].item() == index.has_tag[bank.track[row], tag]
 
 
 # ---- configs -------------------------------------------------------------------------------
@@ -225,6 +271,9 @@ def test_single_and_weighted_objective_layouts_load(tmp_path):
     ({"negatives": "hardest"}, None, "objective.negatives 'hardest' is not one of uniform, "
                                      "distance_weighted, similarity"),
     ({}, {"text": "poems"}, "sentences.text 'poems' is not one of tags, captions, stochastic"),
+    ({}, {"branches": "four"}, "sentences.branches 'four' is not one of two, three"),
+    ({}, {"branches": "three", "weight": 0.5}, "sentences.weight applies to two branches"),
+    ({}, {"branches": "three"}, "sentences.branches: three needs a sentence tower"),
 ])
 def test_bad_objective_and_text_configs_are_one_line(tmp_path, objective, sentences, message):
     with pytest.raises(ConfigError, match=re.escape(message)) as caught:
@@ -245,3 +294,20 @@ def test_a_tiny_run_trains_on_the_weighted_objectives(tiny_audio, tmp_path):
     assert result.best_epoch == 1 and math.isfinite(result.valid_map)
     loss = float(re.search(r"epoch 1: loss ([0-9.]+)", " ".join(messages)).group(1))
     assert loss > 0
+
+
+def test_a_tiny_three_branch_run_trains_every_tower(tiny_audio, tmp_path):
+    from test_sentence import sentence_model_config
+    folder, _ = tiny_audio
+    towers = {kind: tower.to_dict() for kind, tower in sentence_model_config().towers.items()}
+    path = _write(tmp_path, {"sampler": "random"}, {"branches": "three", "text": "stochastic",
+                                                     "captions": {"per_track": 3}},
+                  data={"corpus": str(folder), "min_tag_tracks": 1,
+                        "cache_dir": str(tmp_path / "c")},
+                  model={"towers": towers, "max_chunks": 2},
+                  optim={"batch_size": 4, "steps_per_epoch": 2, "epochs": 1})
+    messages = []
+    result = train(load_train_config(path), tmp_path / "run", progress=False,
+                   log=messages.append)
+    assert any("three branches" in m and "'tag_captions': 0.3" in m for m in messages)
+    assert result.best_epoch == 1 and math.isfinite(result.valid_map)

@@ -236,6 +236,8 @@ class TrainConfig:
             (not self.model.tags, "model.tags: the tag vocabulary comes from the training "
                                   "data (data.min_tag_tracks); remove it"),
             (bool(self.out), "out must name a run folder"),
+            (self.sentences.branches != "three" or "sentence" in self.model.towers,
+             "sentences.branches: three needs a sentence tower (model.towers.sentence)"),
         ]
         problems = (self.data.problems() + self.objective.problems() + self.optim.problems()
                     + self.sentences.problems() + self.augment.problems()
