@@ -311,3 +311,26 @@ def test_a_tiny_three_branch_run_trains_every_tower(tiny_audio, tmp_path):
                    log=messages.append)
     assert any("three branches" in m and "'tag_captions': 0.3" in m for m in messages)
     assert result.best_epoch == 1 and math.isfinite(result.valid_map)
+
+
+def test_resume_equals_an_uninterrupted_run_of_the_same_steps(tiny_audio, tmp_path):
+    from safetensors.torch import load_file
+    folder, _ = tiny_audio
+    path = _write(tmp_path, {"sampler": "balanced_weighted", "losses": [
+        {"name": "triplet", "weight": 0.5, "negatives": "similarity"},
+        {"name": "contrastive", "weight": 0.5}]},
+        data={"corpus": str(folder), "min_tag_tracks": 1, "cache_dir": str(tmp_path / "c")},
+        # a constant lr: a cosine schedule would follow `epochs` of the interrupted run
+        optim={"batch_size": 4, "steps_per_epoch": 3, "epochs": 2, "cosine_decay": False})
+    config = load_train_config(path)
+    quiet = {"progress": False, "log": lambda m: None}
+    train(config, tmp_path / "straight", **quiet)
+    config.optim.epochs = 1
+    train(config, tmp_path / "split", **quiet)
+    config.optim.epochs = 2
+    train(config, tmp_path / "split", resume=True, **quiet)
+    straight, split = (load_file(str(tmp_path / run / "checkpoint" / "model.safetensors"))
+                       for run in ("straight", "split"))
+    assert straight.keys() == split.keys()
+    for name in straight:
+        assert torch.equal(straight[name], split[name]), name
