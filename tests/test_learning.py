@@ -54,10 +54,17 @@ def learnable_corpus(tmp_path_factory):
     return folder
 
 
-def test_a_short_training_run_beats_random_ranking(learnable_corpus, tmp_path):
+@pytest.mark.parametrize("objective", [
+    {},   # the default: triplet, balanced-weighted sampling
+    {"loss": "contrastive", "temperature": 0.1},
+    {"negatives": "similarity", "losses": [{"name": "triplet", "weight": 0.5},
+                                           {"name": "contrastive", "weight": 0.5}]},
+], ids=["triplet", "contrastive", "triplet+contrastive"])
+def test_a_short_training_run_beats_random_ranking(learnable_corpus, tmp_path, objective):
     torch.set_num_threads(1)
     path = tmp_path / "learn.yaml"
     path.write_text(yaml.safe_dump({
+        "objective": objective,
         "data": {"corpus": str(learnable_corpus), "min_tag_tracks": 1,
                  "cache_dir": str(tmp_path / "cache")},
         "model": {"towers": {"audio": {"channels": [4, 4, 8, 8, 8, 16, 16], "backbone_dim": 32,

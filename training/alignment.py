@@ -1,5 +1,6 @@
 """What one training step optimises: a list of alignment pairs, each a text side and an
-audio side trained together under one objective with a weight.
+audio side trained together under a weighted sum of objectives (training.objectives:
+`ObjectiveTerm`s, e.g. triplet 0.5 + contrastive 0.5), with a weight of its own.
 
 The tag pair (Won's tag branch) draws a batch from a sampler, one random ~3.7 s crop per
 track through the audio tower and each anchor tag's word vector through the word tower.
@@ -14,7 +15,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .objectives import OBJECTIVES
+from .objectives import ObjectiveTerm, weighted_objective
 from .samplers import TagTrackIndex
 
 __all__ = ["PairBatch", "AlignmentPair", "pair_loss", "step_loss", "random_crops", "tag_pair"]
@@ -31,14 +32,13 @@ class PairBatch:
 class AlignmentPair:
     name: str
     draw: Callable[[np.random.Generator], PairBatch]   # sample and encode one batch
-    objective: str = "triplet"                         # a training.objectives name
-    params: dict = field(default_factory=dict)         # keyword arguments of the objective
+    terms: list[ObjectiveTerm] = field(default_factory=lambda: [ObjectiveTerm("triplet")])
     weight: float = 1.0
 
 
 def pair_loss(pair: AlignmentPair, batch: PairBatch) -> torch.Tensor | None:
-    """The pair's weighted objective on one batch; None if the batch teaches nothing."""
-    loss = OBJECTIVES[pair.objective](batch.text, batch.audio, batch.relevant, **pair.params)
+    """The pair's weighted objectives on one batch; None if the batch teaches nothing."""
+    loss, _ = weighted_objective(pair.terms, batch.text, batch.audio, batch.relevant)
     return None if loss is None else pair.weight * loss
 
 
@@ -71,7 +71,7 @@ def random_crops(mels: list[np.ndarray], tracks: np.ndarray, frames: int,
 
 def tag_pair(model, sampler, index: TagTrackIndex, tag_inputs: torch.Tensor,
              crops: Callable[[np.ndarray, np.random.Generator], torch.Tensor],
-             batch_size: int, objective: str, params: dict,
+             batch_size: int, terms: list[ObjectiveTerm],
              weight: float = 1.0) -> AlignmentPair:
     """Tags (word tower) ↔ songs (audio tower), batches from `sampler`; `crops(tracks,
     rng)` gives each track's training crop (training.crops.TrainingCrops)."""
@@ -82,4 +82,4 @@ def tag_pair(model, sampler, index: TagTrackIndex, tag_inputs: torch.Tensor,
         text = model.towers["word"](tag_inputs[batch.anchor_tags])
         return PairBatch(text, audio, torch.from_numpy(index.relevant(batch)))
 
-    return AlignmentPair("tags", draw, objective, params, weight)
+    return AlignmentPair("tags", draw, terms, weight)

@@ -24,7 +24,7 @@ from retrieval.typed_config import ConfigError, from_mapping
 from .caption_config import SentenceTrainingConfig
 from .augment import AugmentConfig
 
-__all__ = ["ConfigError", "DataConfig", "ObjectiveConfig", "OptimConfig", "TrainConfig",
+__all__ = ["ConfigError", "DataConfig", "LossTermConfig", "ObjectiveConfig", "OptimConfig", "TrainConfig",
            "load_train_config", "from_mapping", "read_yaml_mapping", "raise_problems",
            "folder_problem", "translate_legacy_layout"]
 
@@ -86,32 +86,90 @@ class DataConfig:
 
 
 @dataclass
+class LossTermConfig:
+    """One weighted objective of `objective.losses`; unset parameters take the section's."""
+    name: str = "triplet"                 # see training.objectives.OBJECTIVES
+    weight: float = 1.0
+    margin: float | None = None           # triplet
+    negatives: str | None = None          # triplet: uniform | distance_weighted | similarity
+    temperature: float | None = None      # contrastive
+
+
+@dataclass
 class ObjectiveConfig:
-    loss: str = "triplet"                 # see training.objectives.OBJECTIVES
+    """Either one objective (`loss`, the original layout) or a weighted sum (`losses`)."""
+    loss: str | None = None               # one objective, weight 1; default: triplet
     margin: float = 0.4                   # Won's repository value
     sampler: str = "balanced_weighted"    # see training.samplers.SAMPLERS
-    negatives: str | None = None          # uniform | distance_weighted; None: the sampler's
+    negatives: str | None = None          # see NEGATIVE_WEIGHTINGS; None: the sampler's
+    temperature: float = 0.07             # contrastive (CLIP's initial value)
+    losses: list[LossTermConfig] = field(default_factory=list)
+
+    def term_configs(self) -> list[LossTermConfig]:
+        return self.losses or [LossTermConfig(name=self.loss or "triplet")]
 
     def problems(self) -> list[str]:
-        from .objectives import NEGATIVE_WEIGHTINGS, OBJECTIVES
         from .samplers import SAMPLERS
         checks = [
-            (self.loss in OBJECTIVES,
-             f"objective.loss {self.loss!r} is not one of {', '.join(OBJECTIVES)}"),
             (self.sampler in SAMPLERS,
              f"objective.sampler {self.sampler!r} is not one of {', '.join(SAMPLERS)}"),
-            (self.negatives is None or self.negatives in NEGATIVE_WEIGHTINGS,
-             f"objective.negatives {self.negatives!r} is not one of "
-             f"{', '.join(NEGATIVE_WEIGHTINGS)}"),
-            # cosine distances lie in [0, 2]: a margin outside (0, 2] never or always binds
-            (math.isfinite(self.margin) and 0 < self.margin <= 2,
-             f"objective.margin must be in (0, 2], got {self.margin}"),
+            (not (self.loss and self.losses),
+             "objective: give either loss (one objective) or losses (a weighted list), "
+             "not both"),
+            (not self.losses or sum(t.weight for t in self.losses if math.isfinite(t.weight)) > 0,
+             "objective.losses: the weights must not all be 0"),
         ]
-        return [message for ok, message in checks if not ok]
+        problems = [message for ok, message in checks if not ok]
+        problems += _term_problems("objective", LossTermConfig(
+            self.loss or "triplet", 1.0, self.margin, self.negatives, self.temperature),
+            check_use=False)
+        for number, term in enumerate(self.losses):
+            problems += _term_problems(f"objective.losses[{number}]", term)
+        return problems
 
-    def params(self, sampler) -> dict:
-        """Keyword arguments of the objective; the sampler's negative weighting by default."""
-        return {"margin": self.margin, "negatives": self.negatives or sampler.negatives}
+    def terms(self, sampler) -> list:
+        """The objectives with their weights and keyword arguments; a triplet without a
+        negative weighting takes the sampler's."""
+        from .objectives import ObjectiveTerm, objective_params
+        defaults = {"margin": self.margin, "temperature": self.temperature,
+                    "negatives": self.negatives or sampler.negatives}
+        out = []
+        for term in self.term_configs():
+            accepted = objective_params(term.name)
+            params = {key: value if value is not None else defaults[key]
+                      for key, value in _term_params(term).items() if key in accepted}
+            out.append(ObjectiveTerm(term.name, term.weight, params))
+        return out
+
+
+def _term_params(term: LossTermConfig) -> dict:
+    return {"margin": term.margin, "negatives": term.negatives, "temperature": term.temperature}
+
+
+def _term_problems(prefix: str, term: LossTermConfig, check_use: bool = True) -> list[str]:
+    """Unknown names, out-of-range values, and (in a list) parameters the objective lacks."""
+    from .objectives import NEGATIVE_WEIGHTINGS, OBJECTIVES, objective_params
+    name = "loss" if prefix == "objective" else "name"
+    if term.name not in OBJECTIVES:
+        return [f"{prefix}.{name} {term.name!r} is not one of {', '.join(OBJECTIVES)}"]
+    checks = [
+        (math.isfinite(term.weight) and term.weight >= 0,
+         f"{prefix}.weight must be a finite number ≥ 0, got {term.weight}"),
+        (term.negatives is None or term.negatives in NEGATIVE_WEIGHTINGS,
+         f"{prefix}.negatives {term.negatives!r} is not one of {', '.join(NEGATIVE_WEIGHTINGS)}"),
+        # cosine distances lie in [0, 2]: a margin outside (0, 2] never or always binds
+        (term.margin is None or (math.isfinite(term.margin) and 0 < term.margin <= 2),
+         f"{prefix}.margin must be in (0, 2], got {term.margin}"),
+        (term.temperature is None or _positive(term.temperature),
+         f"{prefix}.temperature must be a finite number > 0, got {term.temperature}"),
+    ]
+    problems = [message for ok, message in checks if not ok]
+    if check_use:
+        accepted = objective_params(term.name)
+        problems += [f"{prefix}.{key} does not apply to {term.name}"
+                     for key, value in _term_params(term).items()
+                     if value is not None and key not in accepted]
+    return problems
 
 
 @dataclass
@@ -178,6 +236,8 @@ class TrainConfig:
             (not self.model.tags, "model.tags: the tag vocabulary comes from the training "
                                   "data (data.min_tag_tracks); remove it"),
             (bool(self.out), "out must name a run folder"),
+            (self.sentences.branches != "three" or "sentence" in self.model.towers,
+             "sentences.branches: three needs a sentence tower (model.towers.sentence)"),
         ]
         problems = (self.data.problems() + self.objective.problems() + self.optim.problems()
                     + self.sentences.problems() + self.augment.problems()

@@ -6,6 +6,11 @@ training track that carries all the tags it says (its own track always does), so
 negative is never a track the caption is true of. A batch draws distinct tracks, one
 random caption of each, one random crop of each.
 
+Three-branch training (Won §5.3) adds the tag ↔ caption pair (`tag_caption_pair`): the
+word tower's tag against the sentence tower's captions, so the two text towers share one
+space; `sentences.branches: three` weights the pairs 0.3 / 0.3 / 0.4 (tag↔music,
+tag↔caption, caption↔music) as the reference code does.
+
 With a frozen encoder the encoder outputs are computed once per distinct caption and kept
 on disk, keyed by the encoder's checksum and the text (`encoded_texts`), so a second run
 or a resumed one does not encode them again.
@@ -24,10 +29,13 @@ import torch
 from retrieval.text_encoders import encoder_checksum
 
 from .alignment import AlignmentPair, PairBatch
+from .caption_config import CaptionConfig
 from .captions import CaptionMaker
+from .objectives import ObjectiveTerm
+from .samplers import Batch, TagTrackIndex
 
-__all__ = ["CaptionBank", "caption_bank", "encoded_texts",
-           "sentence_pair"]
+__all__ = ["CaptionBank", "caption_bank", "encoded_texts", "caption_encoder",
+           "sentence_pair", "tag_caption_pair"]
 
 
 @dataclass
@@ -36,6 +44,7 @@ class CaptionBank:
     track: np.ndarray                # (C,) the track each caption was made for
     relevant: np.ndarray             # (C, n_tracks) bool: the track carries all its tags
     by_track: list[np.ndarray]       # caption rows of each track
+    said: list[frozenset]            # the tags each caption says
 
 
 def caption_bank(records, config: CaptionConfig) -> CaptionBank:
@@ -46,19 +55,20 @@ def caption_bank(records, config: CaptionConfig) -> CaptionBank:
     carries = np.zeros((len(records), len(vocabulary)), dtype=np.int32)
     for row, record in enumerate(records):
         carries[row, [column[t] for t in set(record.tags)]] = 1
-    texts, owner, said = [], [], []
+    texts, owner, said, names = [], [], [], []
     for row, record in enumerate(records):
         for caption in maker.captions(record.track_id, list(record.tags), record.caption):
             texts.append(caption.text)
             owner.append(row)
             said.append([column[t] for t in caption.tags])
+            names.append(frozenset(caption.tags))
     says = np.zeros((len(texts), len(vocabulary)), dtype=np.int32)
     for row, columns in enumerate(said):
         says[row, columns] = 1
     relevant = (says @ carries.T) == says.sum(axis=1, keepdims=True)
     track = np.asarray(owner, dtype=np.int64)
     by_track = [np.flatnonzero(track == row) for row in range(len(records))]
-    return CaptionBank(texts, track, relevant, by_track)
+    return CaptionBank(texts, track, relevant, by_track, names)
 
 
 def _key(text: str) -> bytes:
@@ -86,27 +96,60 @@ def encoded_texts(encoder, texts: list[str], cache_dir: str | Path) -> np.ndarra
     return np.stack([known[key] for key in keys]).astype(np.float32)
 
 
-def sentence_pair(model, bank: CaptionBank, crops: Callable[[np.ndarray, np.random.Generator],
-                                                           torch.Tensor],
-                  batch_size: int, objective: str, params: dict, weight: float,
-                  cache_dir: str | Path) -> AlignmentPair:
+def caption_encoder(tower, bank: CaptionBank, cache_dir: str | Path
+                    ) -> Callable[[np.ndarray], torch.Tensor]:
+    """Caption rows → sentence-tower embeddings; a frozen encoder's outputs are computed
+    once (and cached on disk), a fine-tuned one runs on every batch."""
+    if tower.config.fine_tune:
+        return lambda rows: tower(tower.encode_texts([bank.texts[r] for r in rows]))
+    encoded = torch.from_numpy(encoded_texts(tower.encoder, bank.texts, cache_dir))
+    return lambda rows: tower(encoded[rows])
+
+
+def sentence_pair(model, bank: CaptionBank, encode: Callable[[np.ndarray], torch.Tensor],
+                  crops: Callable[[np.ndarray, np.random.Generator], torch.Tensor],
+                  batch_size: int, terms: list[ObjectiveTerm], weight: float) -> AlignmentPair:
     """Captions (sentence tower) ↔ songs (audio tower); `crops(tracks, rng)` gives each
     track's training crop (training.crops.TrainingCrops: renderings and augmentation)."""
-    tower = model.towers["sentence"]
-    fine_tune = tower.config.fine_tune
-    encoded = None if fine_tune else torch.from_numpy(
-        encoded_texts(tower.encoder, bank.texts, cache_dir))
     with_captions = np.flatnonzero([len(rows) > 0 for rows in bank.by_track])
     size = min(batch_size, len(with_captions))
 
     def draw(rng: np.random.Generator) -> PairBatch:
         tracks = rng.choice(with_captions, size=size, replace=False)
         rows = np.array([rng.choice(bank.by_track[t]) for t in tracks])
-        inputs = tower.encode_texts([bank.texts[r] for r in rows]) if fine_tune \
-            else encoded[rows]
-        text = tower(inputs)
+        text = encode(rows)
         audio = model.towers["audio"](crops(tracks, rng))
         relevant = torch.from_numpy(bank.relevant[rows][:, tracks])
         return PairBatch(text, audio, relevant)
 
-    return AlignmentPair("captions", draw, objective, params, weight)
+    return AlignmentPair("captions", draw, terms, weight)
+
+
+def tag_caption_pair(model, sampler, index: TagTrackIndex, tag_inputs: torch.Tensor,
+                     bank: CaptionBank, encode: Callable[[np.ndarray], torch.Tensor],
+                     batch_size: int, terms: list[ObjectiveTerm], weight: float
+                     ) -> AlignmentPair:
+    """Tags (word tower) ↔ captions (sentence tower), Won's third branch: the sampler's
+    batch with each track replaced by one of its captions, the anchor's positive one
+    that says the anchor tag where the track has such a caption. A caption is relevant
+    to a tag when its track carries the tag (said or not), as in the tag pair, so a
+    caption of a track with the tag is never the tag's negative."""
+
+    def draw(rng: np.random.Generator) -> PairBatch:
+        batch = sampler.sample(rng, batch_size)
+        anchors = len(batch.anchor_tags)   # anchors' tracks carry a tag, so have captions;
+        keep = [c for c, t in enumerate(batch.tracks)   # an untagged extra negative has none
+                if c < anchors or len(bank.by_track[t])]
+        batch = Batch(batch.anchor_tags, batch.tracks[keep])
+        rows = []
+        for column, track in enumerate(batch.tracks):
+            choices = bank.by_track[track]
+            if column < anchors:
+                tag = index.tags[batch.anchor_tags[column]]
+                saying = [r for r in choices if tag in bank.said[r]]
+                choices = saying or choices
+            rows.append(rng.choice(choices))
+        text = model.towers["word"](tag_inputs[batch.anchor_tags])
+        return PairBatch(text, encode(np.array(rows)), torch.from_numpy(index.relevant(batch)))
+
+    return AlignmentPair("tag_captions", draw, terms, weight)

@@ -6,7 +6,9 @@ random ~3.7 s chunk per song goes through the audio tower and each anchor tag's 
 vector through the word tower, and the objective (cosine triplet by default) picks each
 anchor's negative among the batch's songs without its tag. A model with a sentence tower
 adds the caption pair (training.sentence_pair): captions of the training clips through the
-sentence tower against the same songs, weighted by `sentences.weight`. After each epoch the model is
+sentence tower against the same songs, weighted by `sentences.weight`; with
+`sentences.branches: three` also tags ↔ captions (Won's three-branch model, pairs weighted
+0.3 / 0.3 / 0.4). After each epoch the model is
 scored on the validation split (macro MAP) and the best epoch is saved as a bundle.
 
 Guards: a batch in which no anchor found a negative is skipped (its loss would be the
@@ -41,7 +43,7 @@ from .alignment import step_loss, tag_pair
 from .evaluation import evaluate_tags
 from .metrics import NonFiniteScores
 from .samplers import TagTrackIndex, make_sampler
-from .sentence_pair import caption_bank, sentence_pair
+from .sentence_pair import caption_bank, caption_encoder, sentence_pair, tag_caption_pair
 from .warm_start import init_from_bundle
 
 __all__ = ["train", "TrainResult", "TrainingDiverged"]
@@ -140,16 +142,24 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, resume: bool =
     crops = TrainingCrops.load(train_data, renderings, config.model.frontend, config.augment,
                                config.data.cache_dir, progress, log)
     pairs = [tag_pair(model, sampler, index, tag_inputs, crops, config.optim.batch_size,
-                      config.objective.loss, config.objective.params(sampler))]
-    if model.has_tower("sentence"):   # captions ↔ songs through the sentence tower
+                      config.objective.terms(sampler))]
+    if model.has_tower("sentence"):   # captions ↔ songs (and tags) through the sentence tower
         sentences = config.sentences
-        bank = caption_bank(train_data.records, sentences.captions)
-        log(f"sentence training: {len(bank.texts)} captions of {len(train_data.records)} "
-            f"training tracks, weight {sentences.weight}")
-        pairs.append(sentence_pair(
-            model, bank, crops, sentences.batch_size or config.optim.batch_size,
-            config.objective.loss, config.objective.params(sampler), sentences.weight,
-            config.data.cache_dir or default_cache_dir()))
+        bank = caption_bank(train_data.records, sentences.caption_config())
+        weights = sentences.pair_weights()
+        log(f"sentence training: {len(bank.texts)} {sentences.text} texts of "
+            f"{len(train_data.records)} training tracks, {sentences.branches} branches, "
+            f"weights {weights}")
+        encode = caption_encoder(model.towers["sentence"], bank,
+                                 config.data.cache_dir or default_cache_dir())
+        size = sentences.batch_size or config.optim.batch_size
+        pairs[0].weight = weights["tags"]
+        pairs.append(sentence_pair(model, bank, encode, crops, size,
+                                   config.objective.terms(sampler), weights["captions"]))
+        if "tag_captions" in weights:
+            pairs.append(tag_caption_pair(model, sampler, index, tag_inputs, bank, encode, size,
+                                          config.objective.terms(sampler),
+                                          weights["tag_captions"]))
     optimizer = torch.optim.Adam(model.parameters(), lr=config.optim.lr,
                                  weight_decay=config.optim.weight_decay)
     state = {"epoch": 0, "best_map": -1.0, "best_epoch": 0, "history": [], "elapsed_s": 0.0}
