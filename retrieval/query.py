@@ -18,7 +18,8 @@ from functools import lru_cache
 from typing import Callable, Iterable
 
 __all__ = ["QueryError", "ParsedQuery", "parse_query", "tokenize", "normalize_text",
-           "strip_accents", "resolve_word", "phrase_words", "split_negations"]
+           "strip_accents", "resolve_word", "phrase_words", "split_negations",
+           "PHRASE_JOINER"]
 
 STOP_WORDS = frozenset("""
 a an the and or of for to in on at by with from into some any very really quite
@@ -34,6 +35,12 @@ _JOINERS = re.compile(r"[\-/]")
 _NEGATION = re.compile(r"""(?:^|(?<=\s))-(?:"([^"]*)"|([^\s"-][^\s"]*))""")
 
 HasWord = Callable[[str], bool]
+
+# Multi-word phrases in word vectors are one key joined by "_" (word2vec's convention:
+# gensim's Phrases, GoogleNews "new_york"). The tokenizer never keeps "_" inside a word,
+# so such a key cannot clash with a single word or a hyphenated compound.
+PHRASE_JOINER = "_"
+MAX_PHRASE_WORDS = 3
 
 
 class QueryError(ValueError):
@@ -90,15 +97,34 @@ def _is_fragment(word: str) -> bool:
     return len(word) == 1 and word.isascii() and word.isalpha()
 
 
+def _joined_phrase(words: list[str], start: int, has_word: HasWord) -> tuple[str, int] | None:
+    """The longest run of 2+ words from `start` the vectors know as one phrase key
+    ("string quartet" → "string_quartet"), and how many words it spans."""
+    for size in range(min(MAX_PHRASE_WORDS, len(words) - start), 1, -1):
+        key = resolve_word(PHRASE_JOINER.join(words[start:start + size]), has_word)
+        if key is not None:
+            return key, size
+    return None
+
+
 def phrase_words(phrase: str, has_word: HasWord) -> list[str]:
-    """The word-vector keys of a tag or phrase (the words it is embedded from)."""
-    keys = []
+    """The word-vector keys of a tag or phrase (the words it is embedded from); a run of
+    words the vectors know as one phrase key is that one key."""
+    words = []
     for token in tokenize(phrase):
         whole = resolve_word(token, has_word) if _JOINERS.search(token) else None
-        for word in [whole] if whole else _parts(token):
-            key = resolve_word(word, has_word)
-            if key is not None:
-                keys.append(key)
+        words += [whole] if whole else _parts(token)
+    keys, position = [], 0
+    while position < len(words):
+        joined = _joined_phrase(words, position, has_word)
+        if joined is not None:
+            keys.append(joined[0])
+            position += joined[1]
+            continue
+        key = resolve_word(words[position], has_word)
+        position += 1
+        if key is not None:
+            keys.append(key)
     return keys
 
 
@@ -160,6 +186,11 @@ def parse_query(text: str, known_tags: Iterable[str], has_word: HasWord) -> Pars
                 parsed.terms.append(key)
                 position = end
                 continue
+        joined = _joined_phrase(words, position, has_word)
+        if joined is not None:
+            parsed.terms.append(joined[0])
+            position += joined[1]
+            continue
         word = words[position]
         position += 1
         if word in STOP_WORDS:

@@ -12,6 +12,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from .playlist_commands import add_playlist_commands, cmd_playlists  # noqa: E402
+from .word_commands import add_word_commands, cmd_words  # noqa: E402
 from .query_args import add_query_options  # noqa: E402  (no heavy imports)
 from .search_commands import (EXIT_FAILED_LINES, cmd_duplicates, cmd_search,  # noqa: E402
                               open_searcher)
@@ -233,6 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="print the summary metrics as one JSON object")
 
     add_playlist_commands(commands)
+    add_word_commands(commands)
     ui = commands.add_parser("ui", help="serve the Gradio app over an existing index")
     _add_serve_options(ui)
     _add_index_location(ui, reads=True)
@@ -359,7 +361,8 @@ def _cmd_ui(args) -> int:
 
 HANDLERS = {"demo": _cmd_demo, "corpus": _cmd_corpus, "train": _cmd_train, "index": _cmd_index,
             "search": cmd_search, "duplicates": cmd_duplicates, "evaluate": _cmd_evaluate,
-            "ui": _cmd_ui, "playlists": cmd_playlists}
+            "ui": _cmd_ui, "playlists": cmd_playlists,
+            "words": cmd_words}
 
 
 class _OneLineHandler(logging.Handler):
