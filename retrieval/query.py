@@ -99,8 +99,13 @@ def _is_fragment(word: str) -> bool:
 
 def _joined_phrase(words: list[str], start: int, has_word: HasWord) -> tuple[str, int] | None:
     """The longest run of 2+ words from `start` the vectors know as one phrase key
-    ("string quartet" → "string_quartet"), and how many words it spans."""
+    ("string quartet" → "string_quartet"), and how many words it spans. Like gensim's
+    connector words, a stop word may join a phrase ("rock_and_roll") but not begin or end one."""
+    if words[start] in STOP_WORDS:
+        return None
     for size in range(min(MAX_PHRASE_WORDS, len(words) - start), 1, -1):
+        if words[start + size - 1] in STOP_WORDS:
+            continue
         key = resolve_word(PHRASE_JOINER.join(words[start:start + size]), has_word)
         if key is not None:
             return key, size

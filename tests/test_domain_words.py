@@ -33,6 +33,8 @@ def write_corpus(path: Path, lines: int = 400, seed: int = 0) -> Path:
         words = list(rng.choice(FILLER, size=int(rng.integers(4, 9))))
         if i % 5 == 0:
             words.insert(int(rng.integers(len(words))), "String Quartet")
+        elif i % 5 == 2:   # a strong pair ending in a stop word: no query can use it
+            words.insert(int(rng.integers(len(words))), "played by")
         elif i % 50 == 1:
             words.append("string" if i % 100 == 1 else "quartet")
         docs.append(" ".join(words))
@@ -44,7 +46,9 @@ def test_a_frequent_bigram_becomes_one_token(tmp_path):
     documents = read_corpus(write_corpus(tmp_path / "corpus.txt"))
     assert len(documents) == 400 and documents[0] != []   # blank line skipped, lower-cased
     result = train_domain_words(documents, SMALL)
-    assert "string_quartet" in result.phrases
+    assert "string_quartet" in result.phrases and "played_by" not in result.phrases
+    from gensim.models.phrases import Phrases   # it is a phrase to gensim: dropped by us
+    assert "played_by" in Phrases(documents, min_count=5, threshold=10.0).export_phrases()
     # random neighbours are not phrases, and the two words mostly live in the phrase
     assert not any(p.split("_")[0] in FILLER and p.split("_")[1] in FILLER for p in result.phrases)
     assert "string_quartet" in result.words
@@ -104,6 +108,13 @@ def test_saved_vectors_load_as_the_word_towers_file_source(tmp_path, monkeypatch
     # a missing vectors file is a named problem, not a crash later
     gone = WordTowerConfig(vectors=WordVectorsConfig(source="file", path=str(tmp_path / "no"), dim=16))
     assert any("vectors.path not found" in p for p in gone.problems())
+
+
+def test_a_stop_word_may_join_a_phrase_but_not_begin_or_end_it():
+    known = {"rock_and_roll", "rock", "roll", "the_beatles", "beatles", "fiddle", "a_fiddle"}
+    assert parse_query("rock and roll", [], known.__contains__).terms == ["rock_and_roll"]
+    assert parse_query("the beatles", [], known.__contains__).terms == ["beatles"]
+    assert phrase_words("a fiddle", known.__contains__) == ["fiddle"]
 
 
 def test_bad_input_is_one_line(tmp_path):

@@ -6,7 +6,10 @@ Corpus: a text file, one document per line, tokenized with the query tokenizer
 Phrases: one pass of gensim `Phrases` (bigrams; `min_count` and `threshold` in the
 config), joined with `PHRASE_JOINER` ("_", word2vec's convention), which
 `phrase_words` / `parse_query` look up for adjacent query words — "string quartet" in a
-query or a tag finds the phrase vector.
+query or a tag finds the phrase vector. A query never looks up a phrase that begins or
+ends with one of its stop words, so such pairs ("a_fiddle") are dropped here. (gensim's
+`connector_words` were tried with the query's stop words: on the caption corpus they made
+template fragments such as "quartet_by_haydn" and "mozart_from_the_classical".)
 
 Reproducible from a seed: one worker and the fixed `hashfxn` of the playlist Word2Vec
 (training/playlists/word2vec.py, where the reasoning is written down).
@@ -23,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from retrieval.query import PHRASE_JOINER, tokenize
+from retrieval.query import PHRASE_JOINER, STOP_WORDS, tokenize
 from retrieval.typed_config import ConfigError, from_mapping
 from training.playlists.word2vec import _stable_hash
 
@@ -124,7 +127,9 @@ def train_domain_words(documents: list[list[str]], config: DomainWordsConfig) ->
     from gensim.models.phrases import Phrases
     detector = Phrases(documents, min_count=config.phrase_min_count,
                        threshold=config.phrase_threshold, delimiter=PHRASE_JOINER)
-    phrases = {p: float(s) for p, s in sorted(detector.export_phrases().items())}
+    # a query never looks up a phrase that begins or ends with a stop word (_joined_phrase)
+    phrases = {p: float(s) for p, s in sorted(detector.export_phrases().items())
+               if not {p.split(PHRASE_JOINER)[0], p.split(PHRASE_JOINER)[-1]} & STOP_WORDS}
     sentences = [apply_phrases(words, phrases) for words in documents]
     model = Word2Vec(vector_size=config.vector_size, window=config.window,
                      min_count=config.min_count, sg=int(config.sg), negative=config.negative,
