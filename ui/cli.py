@@ -16,6 +16,7 @@ from .word_commands import add_word_commands, cmd_words  # noqa: E402
 from .query_args import add_query_options  # noqa: E402  (no heavy imports)
 from .search_commands import (EXIT_FAILED_LINES, cmd_duplicates, cmd_search,  # noqa: E402
                               open_searcher)
+from .arg_types import cosine, port_number, upload_megabytes  # noqa: E402
 from .threads import add_threads, apply_threads  # noqa: E402
 
 __all__ = ["main", "build_parser"]
@@ -67,42 +68,11 @@ def _add_index_location(parser: argparse.ArgumentParser, *, reads: bool = False)
     add_threads(parser)
 
 
-def _upload_megabytes(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0 < value <= 10_000:   # also refuses nan and inf
-        raise argparse.ArgumentTypeError(
-            f"must be a number of megabytes between 0 and 10000, got {text!r}")
-    return value
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"must be a TCP port number (1-65535), got {text!r}")
-    return value
-
-
 def _add_serve_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=_port, default=7860)
-    parser.add_argument("--max-upload-mb", type=_upload_megabytes, default=50.0, metavar="MB",
+    parser.add_argument("--port", type=port_number, default=7860)
+    parser.add_argument("--max-upload-mb", type=upload_megabytes, default=50.0, metavar="MB",
                         help="largest audio clip a visitor may upload (default: %(default)g)")
-
-
-def _cosine(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not -1 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"must be a cosine from -1 to 1, got {text!r}")
-    return value
 
 
 SEARCH_EPILOG = f"""examples:
@@ -211,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "--threshold: the same recording in two formats, masters or folders. "
                     "Exact (compares every pair); needs no model. While `musicsearch ui` "
                     "serves the collection, the app answers (its api/duplicates).")
-    duplicates.add_argument("--threshold", type=_cosine, default=0.99, metavar="COSINE",
+    duplicates.add_argument("--threshold", type=cosine, default=0.99, metavar="COSINE",
                             help="report pairs at or above this cosine, from -1 to 1 "
                                  "(default: %(default)s)")
     duplicates.add_argument("--json", action="store_true",
