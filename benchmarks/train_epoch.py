@@ -16,6 +16,11 @@ audio for every training track, measured on `--decode` tracks into an empty cach
 scaled to the split.
 
     OMP_NUM_THREADS=1 python benchmarks/train_epoch.py [--steps 10] [--rounds 2] [--tracks 0]
+
+Measured 2026-12-02 (`--steps 6 --rounds 3`, all 1,269 training tracks, load average 3.1–3.8;
+best round): 1 thread 215 s → 95 s per 10,000 triplets with channels-last weights (rounds
+215/514/238 vs 95/152/141), 2 threads 230 s / 279 s; the first step's loss agrees to 6e-7,
+later steps drift ≤ 0.004 (1 vs 2 threads drift 0.013 the same way: float order).
 """
 from __future__ import annotations
 
