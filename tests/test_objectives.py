@@ -113,6 +113,12 @@ def test_the_combination_is_the_weighted_sum_and_pairs_use_it():
     pair = AlignmentPair("tags", lambda rng: None, terms, weight=2.0)
     value = pair_loss(pair, PairBatch(text, audio, relevant)).item()
     assert value == pytest.approx(2.0 * (0.3 * one.item() + 0.7 * two.item()), rel=1e-6)
+    # a step logs the pair (unweighted by the pair) and each of its objectives
+    pair.draw = lambda rng: PairBatch(text, audio, relevant)
+    total, parts = step_loss([pair], np.random.default_rng(0))
+    assert total.item() == pytest.approx(value, rel=1e-6)
+    assert parts == pytest.approx({"tags": value / 2.0, "tags/triplet": one.item(),
+                                   "tags/contrastive": two.item()}, rel=1e-6)
 
 
 # ---- samplers ------------------------------------------------------------------------------
@@ -292,8 +298,12 @@ def test_a_tiny_run_trains_on_the_weighted_objectives(tiny_audio, tmp_path):
     result = train(load_train_config(path), tmp_path / "run", progress=False,
                    log=messages.append)
     assert result.best_epoch == 1 and math.isfinite(result.valid_map)
-    loss = float(re.search(r"epoch 1: loss ([0-9.]+)", " ".join(messages)).group(1))
-    assert loss > 0
+    found = re.search(r"epoch 1: loss ([0-9.]+), tags ([0-9.]+), tags/triplet ([0-9.]+), "
+                      r"tags/contrastive ([0-9.]+), valid MAP", " ".join(messages))
+    loss, tags, one, two = map(float, found.groups())
+    assert loss > 0 and tags == pytest.approx(loss, abs=1e-4)
+    # each step's loss is 0.5 triplet + 0.5 contrastive, so the epoch means are too
+    assert loss == pytest.approx(0.5 * one + 0.5 * two, abs=2e-4)
 
 
 def test_a_tiny_three_branch_run_trains_every_tower(tiny_audio, tmp_path):

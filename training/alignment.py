@@ -18,7 +18,8 @@ import torch
 from .objectives import ObjectiveTerm, weighted_objective
 from .samplers import TagTrackIndex
 
-__all__ = ["PairBatch", "AlignmentPair", "pair_loss", "step_loss", "random_crops", "tag_pair"]
+__all__ = ["PairBatch", "AlignmentPair", "pair_loss", "pair_terms", "step_loss", "random_crops",
+           "tag_pair"]
 
 
 @dataclass
@@ -36,22 +37,32 @@ class AlignmentPair:
     weight: float = 1.0
 
 
+def pair_terms(pair: AlignmentPair, batch: PairBatch
+               ) -> tuple[torch.Tensor | None, dict[str, float]]:
+    """The pair's weighted objectives on one batch (None if the batch teaches nothing)
+    and each objective's unweighted value by name."""
+    loss, terms = weighted_objective(pair.terms, batch.text, batch.audio, batch.relevant)
+    return (None if loss is None else pair.weight * loss), terms
+
+
 def pair_loss(pair: AlignmentPair, batch: PairBatch) -> torch.Tensor | None:
     """The pair's weighted objectives on one batch; None if the batch teaches nothing."""
-    loss, _ = weighted_objective(pair.terms, batch.text, batch.audio, batch.relevant)
-    return None if loss is None else pair.weight * loss
+    return pair_terms(pair, batch)[0]
 
 
 def step_loss(pairs: list[AlignmentPair], rng: np.random.Generator
               ) -> tuple[torch.Tensor | None, dict[str, float]]:
     """The summed loss of one step over all pairs (None if no pair had anything to learn),
-    and each pair's unweighted loss for the log."""
+    and each pair's unweighted loss for the log; a pair of several objectives also gives
+    each one's unweighted value as `pair/objective`."""
     total, parts = None, {}
     for pair in pairs:
-        loss = pair_loss(pair, pair.draw(rng))
+        loss, terms = pair_terms(pair, pair.draw(rng))
         if loss is None:
             continue
         parts[pair.name] = loss.item() / pair.weight if pair.weight else 0.0
+        if len(terms) > 1:
+            parts.update({f"{pair.name}/{name}": value for name, value in terms.items()})
         total = loss if total is None else total + loss
     return total, parts
 

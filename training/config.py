@@ -182,7 +182,7 @@ class OptimConfig:
     cosine_decay: bool = True             # lr follows a cosine from `lr` to 0 over all steps
     max_minutes: float | None = None      # stop early (keeping the best epoch) past this
     seed: int = 0
-    threads: int | None = None            # torch intra-op threads; default: all cores
+    threads: int | None = None            # torch intra-op threads; default: $OMP_NUM_THREADS, else 1
     init_from: str | None = None          # a bundle folder or "shipped": start from its weights
 
     def problems(self) -> list[str]:

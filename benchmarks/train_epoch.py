@@ -1,0 +1,179 @@
+"""Seconds per 10,000 training triplets (demo configuration), cached vs uncached features.
+
+Builds what `training.trainer.train` builds for configs/demo.yaml (model, tag vocabulary,
+sampler, `tag_pair`, Adam) on the real demo corpus, with the training split's log-mels read
+from the feature cache (`--tracks N` keeps the first N training tracks; 0 = all), then times
+`--steps` steps of batch 64 per variant and scales to 10,000 triplets (one anchor = one
+triplet). Variants run in rounds (A/B/A/B…) so load from other processes hits both alike:
+1 and 2 torch threads, each with the model as is and with `channels_last` weights (what
+the trainer now does). Each
+step is split into crops (random crops of cached log-mels), forward (towers and loss),
+backward and the optimiser step; the loss sequence of a fixed-seed run is compared across
+variants (they should agree to float rounding).
+
+The uncached epoch adds what the first epoch of a fresh run pays: log-mels computed from
+audio for every training track, measured on `--decode` tracks into an empty cache and
+scaled to the split.
+
+    OMP_NUM_THREADS=1 python benchmarks/train_epoch.py [--steps 10] [--rounds 2] [--tracks 0]
+
+Measured 2026-12-02 (`--steps 6 --rounds 3`, all 1,269 training tracks, load average 3.1–3.8;
+best round): 1 thread 215 s → 95 s per 10,000 triplets with channels-last weights (rounds
+215/514/238 vs 95/152/141), 2 threads 230 s / 279 s; the first step's loss agrees to 6e-7,
+later steps drift ≤ 0.004 (1 vs 2 threads drift 0.013 the same way: float order).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+TRIPLETS = 10_000
+
+
+def _setup(config, tracks: int):
+    import torch
+
+    from retrieval.model import MusicSearchModel
+    from training.alignment import tag_pair
+    from training.crops import TrainingCrops
+    from training.data import load_catalog_splits, load_split, resolve_catalog, tag_vocabulary
+    from training.samplers import TagTrackIndex, make_sampler
+    catalog = resolve_catalog(config.data, progress=False)
+    splits = load_catalog_splits(catalog)
+    records = splits["train"][:tracks] if tracks else splits["train"]
+    model = MusicSearchModel(config.model_config())
+    tags = tag_vocabulary(records, config.data.min_tag_tracks,
+                          lambda t: model.phrase_vector(t) is not None)
+    started = time.perf_counter()
+    data = load_split(records, config.model.frontend, config.data.cache_dir, progress=False)
+    load_s = time.perf_counter() - started
+    index = TagTrackIndex.from_track_tags([r.tags for r in data.records], tags)
+    crops = TrainingCrops.load(data, [], config.model.frontend, config.augment,
+                               config.data.cache_dir, progress=False)
+    tag_inputs = torch.from_numpy(np.stack([model.phrase_vector(t) for t in tags]))
+    parts = dict(model=model, tags=tags, index=index, crops=crops, tag_inputs=tag_inputs,
+                 sampler=make_sampler(config.objective.sampler, index),
+                 make_pair=tag_pair)
+    return parts, data, splits["train"], load_s
+
+
+def _run(config, setup, threads: int, channels_last: bool, steps: int) -> dict:
+    """Time `steps` steps from a fresh model (same seed, so the losses are comparable)."""
+    import torch
+
+    from retrieval.model import MusicSearchModel
+    from training.alignment import step_loss
+    torch.set_num_threads(threads)
+    torch.manual_seed(config.optim.seed)
+    rng = np.random.default_rng(config.optim.seed)
+    model = MusicSearchModel(config.model_config(setup["tags"]))
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    model.train()
+    timing = {"crops": 0.0}
+
+    def timed_crops(tracks, rng):
+        started = time.perf_counter()
+        out = setup["crops"](tracks, rng)
+        timing["crops"] += time.perf_counter() - started
+        return out
+
+    pair = setup["make_pair"](model, setup["sampler"], setup["index"], setup["tag_inputs"],
+                              timed_crops, config.optim.batch_size,
+                              config.objective.terms(setup["sampler"]))
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.optim.lr,
+                                 weight_decay=config.optim.weight_decay)
+    draw = backward = update = 0.0
+    losses = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        loss, _ = step_loss([pair], rng)
+        t1 = time.perf_counter()
+        optimizer.zero_grad()
+        loss.backward()
+        t2 = time.perf_counter()
+        optimizer.step()
+        t3 = time.perf_counter()
+        draw, backward, update = draw + t1 - t0, backward + t2 - t1, update + t3 - t2
+        losses.append(loss.item())
+    total = draw + backward + update
+    forward = draw - timing["crops"]
+    return {"s": total, "crops": timing["crops"], "forward": forward, "backward": backward,
+            "step": update, "losses": losses}
+
+
+def _decode_seconds(config, records, count: int) -> float:
+    """Seconds to compute the log-mels of `count` tracks from audio into an empty cache."""
+    from retrieval.feature_cache import FeatureCache
+    with tempfile.TemporaryDirectory() as folder:
+        cache = FeatureCache(folder, config.model.frontend)
+        started = time.perf_counter()
+        for record in records[:count]:
+            cache.mel(record.path)
+        return (time.perf_counter() - started) / count
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default="configs/demo.yaml")
+    parser.add_argument("--steps", type=int, default=10, help="timed steps per variant")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--tracks", type=int, default=0, help="training tracks (0 = all)")
+    parser.add_argument("--decode", type=int, default=6, help="tracks decoded for the uncached epoch")
+    parser.add_argument("--threads", default="1,2")
+    parser.add_argument("--channels-last", default="off,on")
+    args = parser.parse_args()
+    import torch
+
+    from training.config import load_train_config
+    config = load_train_config(args.config)
+    load_start = os.getloadavg()
+    setup, data, train_records, load_s = _setup(config, args.tracks)
+    batch = config.optim.batch_size
+    variants = [(int(t), c == "on") for t in args.threads.split(",")
+                for c in args.channels_last.split(",")]
+    runs: dict = {}
+    for _ in range(args.rounds):
+        for threads, channels_last in variants:
+            _run(config, setup, threads, channels_last, 1)   # warm-up (allocator, kernels)
+            runs.setdefault((threads, channels_last), []).append(
+                _run(config, setup, threads, channels_last, args.steps))
+    decode = {}
+    for threads in sorted({t for t, _ in variants}):
+        torch.set_num_threads(threads)
+        decode[threads] = _decode_seconds(config, train_records, args.decode)
+    scale = TRIPLETS / (args.steps * batch)
+    reference = runs[variants[0]][0]["losses"]
+    report = {"load_average_start": load_start, "config": args.config,
+              "train_tracks": len(data.records),
+              "cached_load_s": round(load_s, 1), "steps_per_variant": args.steps,
+              "batch": batch, "variants": {}}
+    for (threads, channels_last), rows in runs.items():
+        best = min(rows, key=lambda r: r["s"])   # least disturbed round
+        per = best["s"] * scale
+        uncached = per + decode[threads] * len(train_records)
+        report["variants"][f"threads={threads} channels_last={channels_last}"] = {
+            "s_per_10k_cached_rounds": [round(r["s"] * scale, 1) for r in rows],
+            "s_per_10k_cached": round(per, 1),
+            "s_per_10k_uncached_first_epoch": round(uncached, 1),
+            "share": {k: round(best[k] / best["s"], 3)
+                      for k in ("crops", "forward", "backward", "step")},
+            "first_loss_diff_vs_first_variant": abs(rows[0]["losses"][0] - reference[0]),
+            "max_loss_diff_vs_first_variant": float(np.max(np.abs(
+                np.array(rows[0]["losses"]) - np.array(reference)))),
+            "decode_s_per_track": round(decode[threads], 3)}
+    report["load_average_end"] = os.getloadavg()
+    print(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
