@@ -79,15 +79,36 @@ def _same_time_pad(kernel: int) -> tuple[int, int]:
 class _FrontBlock(nn.Module):
     """conv → ReLU → BN, then max over the remaining frequency bins: (B, 1, T, F) → (B, C, T)."""
 
-    def __init__(self, filters: int, kernel: tuple[int, int], time_pad: tuple[int, int]):
+    def __init__(self, filters: int, kernel: tuple[int, int], time_pad: tuple[int, int],
+                 channels_last: bool = False):
         super().__init__()
         self.time_pad = time_pad
+        # a layout hint for oneDNN, faster for the wide timbral kernels (see
+        # benchmarks/backbone_speed.py)
+        self.channels_last = channels_last
         self.conv = nn.Conv2d(1, filters, kernel)
         self.bn = nn.BatchNorm2d(filters, eps=BN_EPS)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.pad(x, (0, 0, *self.time_pad))
-        return self.bn(F.relu(self.conv(x))).amax(dim=3)
+        if self.training:
+            return self.reference_forward(x)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        # eval: ReLU and the frozen BN are monotone per channel (increasing where the BN scale
+        # is ≥ 0, else decreasing), so max over frequency goes first and the ReLU and BN run
+        # on the (B, C, T) maximum instead of the (B, C, T, F) map. A decreasing channel needs
+        # the minimum, i.e. the maximum of the negated filter: fold the sign into the conv.
+        scale = self.bn.weight / torch.sqrt(self.bn.running_var + self.bn.eps)
+        sign = torch.where(scale < 0, -1.0, 1.0)
+        peak = F.conv2d(x, self.conv.weight * sign[:, None, None, None],
+                        self.conv.bias * sign).amax(dim=3) * sign[:, None]
+        shift = self.bn.bias - self.bn.running_mean * scale
+        return torch.addcmul(shift[:, None], F.relu(peak), scale[:, None])
+
+    def reference_forward(self, padded: torch.Tensor) -> torch.Tensor:
+        """The layer as TensorFlow computes it (training, and the speed benchmark's baseline)."""
+        return self.bn(F.relu(self.conv(padded))).amax(dim=3)
 
 
 class _MidBlock(nn.Module):
@@ -109,7 +130,7 @@ class MusiCNN(nn.Module):
         self.input_bn = nn.BatchNorm2d(1, eps=BN_EPS)
         # timbral: the input is padded 3 frames each side, then 'valid' over frequency
         self.timbral = nn.ModuleList(
-            _FrontBlock(config.timbral_filters, (7, bands), (3, 3))
+            _FrontBlock(config.timbral_filters, (7, bands), (3, 3), channels_last=True)
             for bands in config.timbral_bands)
         self.temporal = nn.ModuleList(
             _FrontBlock(config.temporal_filters, (frames, 1), _same_time_pad(frames))
