@@ -6,8 +6,8 @@ downmixes and resamples to 16 kHz as for real music), harmonic tones with vibrat
 Each thread count runs in its own process (torch fixes its pool on first use). Within it the
 cases alternate in rounds (A/B/C/A/B/C…) so load from other processes hits all alike, and the
 best round counts. Backbone cases: the eval fast path of retrieval/towers/musicnn.py and, as
-the baseline, the same weights through the plain TensorFlow-order layers (conv → ReLU → BN →
-max over frequency; `_FrontBlock.reference_forward`), with their largest output difference.
+the baseline, the same weights through the plain TensorFlow-order layers (`fast_eval = False`:
+conv → ReLU → BN → max over frequency per block), with their largest embedding difference.
 Load average is printed before and after: the machine has 2 cores shared with other work.
 
     python benchmarks/backbone_speed.py [--files 4] [--seconds 30] [--rounds 3] [--weights msd]
@@ -49,37 +49,31 @@ def _measure(threads: int, paths: list[str], seconds: float, rounds: int, weight
              queue) -> None:
     sys.path.insert(0, str(ROOT))
     import torch
-    from torch.nn import functional as F
     torch.set_num_threads(threads)
     from retrieval.musicnn_frontend import audio_to_musicnn_patches
-    from retrieval.towers import musicnn
-    model = musicnn.load_musicnn(weights)
-    fast_forward = musicnn._FrontBlock.forward
-
-    def plain_forward(block, x):
-        return block.reference_forward(F.pad(x, (0, 0, *block.time_pad)))
+    from retrieval.towers.musicnn import load_musicnn
+    model = load_musicnn(weights)
 
     def frontend():
         return [torch.from_numpy(audio_to_musicnn_patches(p)) for p in paths]
 
-    def pipeline(forward):
-        musicnn._FrontBlock.forward = forward
+    def pipeline(fast: bool):
+        model.fast_eval = fast
         with torch.inference_mode():   # one batch of patches per file
             return [model(patches)[1] for patches in frontend()]
 
     cases = {"decode+frontend": frontend,
-             "decode+frontend+backbone (baseline layers)": lambda: pipeline(plain_forward),
-             "decode+frontend+backbone": lambda: pipeline(fast_forward)}
+             "decode+frontend+backbone (baseline layers)": lambda: pipeline(False),
+             "decode+frontend+backbone": lambda: pipeline(True)}
     walls = {name: [] for name in cases}
-    pipeline(fast_forward)   # warm-up: filters, oneDNN kernels
+    pipeline(True)   # warm-up: filters, oneDNN kernels
     for _ in range(rounds):
         for name, case in cases.items():
             start = time.perf_counter()
             case()
             walls[name].append(time.perf_counter() - start)
     difference = max(float((a - b).abs().max()) for a, b in
-                     zip(pipeline(plain_forward), pipeline(fast_forward)))
-    musicnn._FrontBlock.forward = fast_forward
+                     zip(pipeline(False), pipeline(True)))
     audio = seconds * len(paths)
     queue.put({"threads": threads,
                "times_real_time": {n: round(audio / min(w), 1) for n, w in walls.items()},

@@ -76,39 +76,35 @@ def _same_time_pad(kernel: int) -> tuple[int, int]:
     return total // 2, total - total // 2
 
 
+def _max_then_relu_bn(x: torch.Tensor, conv: nn.Conv2d, bn: nn.BatchNorm2d) -> torch.Tensor:
+    """conv → ReLU → frozen BN → max over frequency, computed as conv → max → ReLU → BN.
+
+    ReLU and a frozen BN are monotone per channel (increasing where the BN scale is ≥ 0, else
+    decreasing), so the max over frequency can go first and the ReLU and BN run on the (B, C, T)
+    maximum instead of the (B, C, T, F) map. A decreasing channel needs the minimum, i.e. the
+    maximum of the negated filter: the sign is folded into the conv."""
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    shift = bn.bias - bn.running_mean * scale
+    sign = torch.where(scale < 0, -1.0, 1.0)
+    peak = F.conv2d(x, conv.weight * sign[:, None, None, None], conv.bias * sign).amax(dim=3)
+    return torch.addcmul(shift[:, None], F.relu(peak * sign[:, None]), scale[:, None])
+
+
 class _FrontBlock(nn.Module):
     """conv → ReLU → BN, then max over the remaining frequency bins: (B, 1, T, F) → (B, C, T)."""
 
-    def __init__(self, filters: int, kernel: tuple[int, int], time_pad: tuple[int, int],
-                 channels_last: bool = False):
+    def __init__(self, filters: int, kernel: tuple[int, int], time_pad: tuple[int, int]):
         super().__init__()
         self.time_pad = time_pad
-        # a layout hint for oneDNN, faster for the wide timbral kernels (see
-        # benchmarks/backbone_speed.py)
-        self.channels_last = channels_last
         self.conv = nn.Conv2d(1, filters, kernel)
         self.bn = nn.BatchNorm2d(filters, eps=BN_EPS)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, fast: bool = False) -> torch.Tensor:
+        """fast (frozen BN only): _max_then_relu_bn; else the layer as TensorFlow computes it."""
         x = F.pad(x, (0, 0, *self.time_pad))
-        if self.training:
-            return self.reference_forward(x)
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        # eval: ReLU and the frozen BN are monotone per channel (increasing where the BN scale
-        # is ≥ 0, else decreasing), so max over frequency goes first and the ReLU and BN run
-        # on the (B, C, T) maximum instead of the (B, C, T, F) map. A decreasing channel needs
-        # the minimum, i.e. the maximum of the negated filter: fold the sign into the conv.
-        scale = self.bn.weight / torch.sqrt(self.bn.running_var + self.bn.eps)
-        sign = torch.where(scale < 0, -1.0, 1.0)
-        peak = F.conv2d(x, self.conv.weight * sign[:, None, None, None],
-                        self.conv.bias * sign).amax(dim=3) * sign[:, None]
-        shift = self.bn.bias - self.bn.running_mean * scale
-        return torch.addcmul(shift[:, None], F.relu(peak), scale[:, None])
-
-    def reference_forward(self, padded: torch.Tensor) -> torch.Tensor:
-        """The layer as TensorFlow computes it (training, and the speed benchmark's baseline)."""
-        return self.bn(F.relu(self.conv(padded))).amax(dim=3)
+        if not fast:
+            return self.bn(F.relu(self.conv(x))).amax(dim=3)
+        return _max_then_relu_bn(x, self.conv, self.bn)
 
 
 class _MidBlock(nn.Module):
@@ -130,7 +126,7 @@ class MusiCNN(nn.Module):
         self.input_bn = nn.BatchNorm2d(1, eps=BN_EPS)
         # timbral: the input is padded 3 frames each side, then 'valid' over frequency
         self.timbral = nn.ModuleList(
-            _FrontBlock(config.timbral_filters, (7, bands), (3, 3), channels_last=True)
+            _FrontBlock(config.timbral_filters, (7, bands), (3, 3))
             for bands in config.timbral_bands)
         self.temporal = nn.ModuleList(
             _FrontBlock(config.temporal_filters, (frames, 1), _same_time_pad(frames))
@@ -143,6 +139,9 @@ class MusiCNN(nn.Module):
         self.dense = nn.Linear(2 * config.midend_channels, config.backend_units)
         self.dense_bn = nn.BatchNorm1d(config.backend_units, eps=BN_EPS)
         self.classifier = nn.Linear(config.backend_units, config.n_classes)
+        # in eval, max over frequency before ReLU and BN (same outputs to float rounding, ~1.5×
+        # faster: benchmarks/backbone_speed.py); False: TensorFlow's layer order
+        self.fast_eval = True
 
     def features(self, patches: torch.Tensor) -> dict[str, torch.Tensor]:
         """Every named layer output of the original extractor, plus logits and probabilities.
@@ -155,8 +154,9 @@ class MusiCNN(nn.Module):
             raise ValueError(f"MusiCNN expects (batch, frames, {self.config.n_mels}) log-mel "
                              f"patches, got shape {tuple(patches.shape)}")
         x = self.input_bn(patches.unsqueeze(1))
-        timbral = [block(x) for block in self.timbral]
-        temporal = [block(x) for block in self.temporal]
+        fast = self.fast_eval and not self.training
+        timbral = [block(x, fast) for block in self.timbral]
+        temporal = [block(x, fast) for block in self.temporal]
         front = torch.cat(timbral + temporal, dim=1)                   # (B, 561, T)
         cnn1 = self.midend[0](front)
         cnn2 = self.midend[1](cnn1) + cnn1
