@@ -104,7 +104,9 @@ class _FrontBlock(nn.Module):
         x = F.pad(x, (0, 0, *self.time_pad))
         if not fast:
             return self.bn(F.relu(self.conv(x))).amax(dim=3)
-        return _max_then_relu_bn(x, self.conv, self.bn)
+        # one patch per conv: its (C, T, F) map (~9 MB for 3 s) stays in cache; whole batches
+        # ran ~2× slower (benchmarks/backbone_speed.py)
+        return torch.cat([_max_then_relu_bn(patch, self.conv, self.bn) for patch in x.split(1)])
 
 
 class _MidBlock(nn.Module):
@@ -139,8 +141,9 @@ class MusiCNN(nn.Module):
         self.dense = nn.Linear(2 * config.midend_channels, config.backend_units)
         self.dense_bn = nn.BatchNorm1d(config.backend_units, eps=BN_EPS)
         self.classifier = nn.Linear(config.backend_units, config.n_classes)
-        # in eval, max over frequency before ReLU and BN (same outputs to float rounding, ~1.5×
-        # faster: benchmarks/backbone_speed.py); False: TensorFlow's layer order
+        # in eval, front-end convs one patch at a time with max over frequency before ReLU and
+        # BN (same outputs to float rounding, faster: benchmarks/backbone_speed.py); False:
+        # TensorFlow's layer order on the whole batch
         self.fast_eval = True
 
     def features(self, patches: torch.Tensor) -> dict[str, torch.Tensor]:
