@@ -124,3 +124,28 @@ def test_bad_input_gives_clear_errors(tmp_path):
     (tampered / "msd.safetensors").write_bytes(bytes(data))
     with pytest.raises(MusiCNNWeightsError, match="sha256"):
         load_musicnn("msd", tampered)
+
+
+def test_fast_eval_path_matches_tensorflow_layer_order():
+    """The eval shortcut (max over frequency before ReLU and BN) against the plain layers, on
+    random weights with BN scales of both signs; training always uses the plain layers."""
+    torch.manual_seed(0)
+    model = MusiCNN()
+    for block in [*model.timbral, *model.temporal]:
+        block.bn.weight.data.normal_()              # about half the channels decreasing
+        block.bn.running_mean.data.normal_(0, 0.1)
+        block.bn.running_var.data.uniform_(0.5, 2)
+    assert min((b.bn.weight < 0).float().mean() for b in model.timbral) > 0.3
+    patches = torch.randn(2, 187, 96)
+    model.eval()
+    with torch.no_grad():
+        fast = model.features(patches)
+        model.fast_eval = False
+        plain = model.features(patches)
+    for name in ("timbral", "temporal", "penultimate", "probabilities"):
+        assert torch.allclose(fast[name], plain[name], atol=1e-5, rtol=1e-5), name
+    model.fast_eval = True
+    before = model.timbral[0].bn.running_mean.clone()
+    model.train()
+    model.features(patches)   # the plain layers: batch statistics, running stats updated
+    assert not torch.equal(model.timbral[0].bn.running_mean, before)

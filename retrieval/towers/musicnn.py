@@ -76,6 +76,20 @@ def _same_time_pad(kernel: int) -> tuple[int, int]:
     return total // 2, total - total // 2
 
 
+def _max_then_relu_bn(x: torch.Tensor, conv: nn.Conv2d, bn: nn.BatchNorm2d) -> torch.Tensor:
+    """conv → ReLU → frozen BN → max over frequency, computed as conv → max → ReLU → BN.
+
+    ReLU and a frozen BN are monotone per channel (increasing where the BN scale is ≥ 0, else
+    decreasing), so the max over frequency can go first and the ReLU and BN run on the (B, C, T)
+    maximum instead of the (B, C, T, F) map. A decreasing channel needs the minimum, i.e. the
+    maximum of the negated filter: the sign is folded into the conv."""
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    shift = bn.bias - bn.running_mean * scale
+    sign = torch.where(scale < 0, -1.0, 1.0)
+    peak = F.conv2d(x, conv.weight * sign[:, None, None, None], conv.bias * sign).amax(dim=3)
+    return torch.addcmul(shift[:, None], F.relu(peak * sign[:, None]), scale[:, None])
+
+
 class _FrontBlock(nn.Module):
     """conv → ReLU → BN, then max over the remaining frequency bins: (B, 1, T, F) → (B, C, T)."""
 
@@ -85,9 +99,14 @@ class _FrontBlock(nn.Module):
         self.conv = nn.Conv2d(1, filters, kernel)
         self.bn = nn.BatchNorm2d(filters, eps=BN_EPS)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, fast: bool = False) -> torch.Tensor:
+        """fast (frozen BN only): _max_then_relu_bn; else the layer as TensorFlow computes it."""
         x = F.pad(x, (0, 0, *self.time_pad))
-        return self.bn(F.relu(self.conv(x))).amax(dim=3)
+        if not fast:
+            return self.bn(F.relu(self.conv(x))).amax(dim=3)
+        # one patch per conv: its (C, T, F) map (~9 MB for 3 s) stays in cache; whole batches
+        # ran ~2× slower (benchmarks/backbone_speed.py)
+        return torch.cat([_max_then_relu_bn(patch, self.conv, self.bn) for patch in x.split(1)])
 
 
 class _MidBlock(nn.Module):
@@ -122,6 +141,10 @@ class MusiCNN(nn.Module):
         self.dense = nn.Linear(2 * config.midend_channels, config.backend_units)
         self.dense_bn = nn.BatchNorm1d(config.backend_units, eps=BN_EPS)
         self.classifier = nn.Linear(config.backend_units, config.n_classes)
+        # in eval, front-end convs one patch at a time with max over frequency before ReLU and
+        # BN (same outputs to float rounding, faster: benchmarks/backbone_speed.py); False:
+        # TensorFlow's layer order on the whole batch
+        self.fast_eval = True
 
     def features(self, patches: torch.Tensor) -> dict[str, torch.Tensor]:
         """Every named layer output of the original extractor, plus logits and probabilities.
@@ -134,8 +157,9 @@ class MusiCNN(nn.Module):
             raise ValueError(f"MusiCNN expects (batch, frames, {self.config.n_mels}) log-mel "
                              f"patches, got shape {tuple(patches.shape)}")
         x = self.input_bn(patches.unsqueeze(1))
-        timbral = [block(x) for block in self.timbral]
-        temporal = [block(x) for block in self.temporal]
+        fast = self.fast_eval and not self.training
+        timbral = [block(x, fast) for block in self.timbral]
+        temporal = [block(x, fast) for block in self.temporal]
         front = torch.cat(timbral + temporal, dim=1)                   # (B, 561, T)
         cnn1 = self.midend[0](front)
         cnn2 = self.midend[1](cnn1) + cnn1
