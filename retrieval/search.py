@@ -134,8 +134,10 @@ class Searcher:
         reasons = [path] if path else []
         if terms:
             shared = [t for t in tags if t in terms or any(w in terms for w in t.split())]
+            # a sentence's vector is more than its known words: do not name them as the target
+            target = "the query" if path.startswith("sentence") else f"'{' '.join(terms)}'"
             reasons.append(f"tags matching the query: {', '.join(shared)}" if shared
-                           else f"close to '{' '.join(terms)}' in the joint space")
+                           else f"close to {target} in the joint space")
         reasons += [f"{label}: {value:.2f}" for label, value in similarities.items()]
         if section is not None:
             reasons.append(f"best section {_clock(section['start'])}–{_clock(section['end'])}")
