@@ -31,7 +31,7 @@ from urllib.parse import quote_from_bytes, unquote_to_bytes
 
 __all__ = ["TrackRecord", "Playlist", "RejectedRecord", "read_catalog", "scan_catalog",
            "write_catalog", "read_playlists", "write_playlists", "CatalogError",
-           "path_to_text", "text_to_path", "display_text", "json_problem"]
+           "path_to_text", "text_to_path", "display_text", "json_problem", "read_jsonl"]
 
 SPLITS = ("train", "valid", "test")
 _FILE_URI = "file://"
@@ -241,7 +241,7 @@ def _lines(handle, path: Path) -> Iterator[str]:
                            "lines)") from None
 
 
-def _read_jsonl(path: Path) -> Iterator[tuple[int, object]]:
+def read_jsonl(path: Path) -> Iterator[tuple[int, object]]:
     # utf-8-sig: a byte-order mark (as Windows editors write) is not part of the first record.
     with open(path, encoding="utf-8-sig", errors="strict") as handle:
         for number, line in enumerate(_lines(handle, path), start=1):
@@ -269,7 +269,7 @@ def scan_catalog(path: str | Path) -> tuple[list[TrackRecord], list[RejectedReco
     catalog (missing, not UTF-8, a line that is not JSON)."""
     path = _catalog_file(path)
     records, rejected, first_line = [], [], {}
-    for number, data in _read_jsonl(path):
+    for number, data in read_jsonl(path):
         where = f"{display_text(path)}:{number}"
         try:
             record = TrackRecord.from_dict(data)
@@ -308,7 +308,7 @@ def read_playlists(path: str | Path) -> list[Playlist]:
     if not path.is_file():
         raise CatalogError(f"playlists not found: {path}")
     playlists = []
-    for number, data in _read_jsonl(path):
+    for number, data in read_jsonl(path):
         if not isinstance(data, dict) or "playlist_id" not in data or \
                 not isinstance(data.get("tracks"), list):
             raise CatalogError(f"{path}:{number}: a playlist needs 'playlist_id' and a "

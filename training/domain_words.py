@@ -28,7 +28,7 @@ import numpy as np
 
 from retrieval.query import PHRASE_JOINER, STOP_WORDS, tokenize
 from retrieval.typed_config import ConfigError, from_mapping
-from training.playlists.word2vec import _stable_hash
+from training.playlists.word2vec import fit_word2vec
 
 __all__ = ["DomainWordsConfig", "DomainWords", "read_corpus", "train_domain_words",
            "apply_phrases", "save_domain_words", "load_phrases", "VECTORS_FILE",
@@ -123,7 +123,6 @@ def train_domain_words(documents: list[list[str]], config: DomainWordsConfig) ->
     problems = config.problems()
     if problems:
         raise ConfigError("domain words: " + "; ".join(problems))
-    from gensim.models import Word2Vec
     from gensim.models.phrases import Phrases
     detector = Phrases(documents, min_count=config.phrase_min_count,
                        threshold=config.phrase_threshold, delimiter=PHRASE_JOINER)
@@ -131,17 +130,14 @@ def train_domain_words(documents: list[list[str]], config: DomainWordsConfig) ->
     phrases = {p: float(s) for p, s in sorted(detector.export_phrases().items())
                if not {p.split(PHRASE_JOINER)[0], p.split(PHRASE_JOINER)[-1]} & STOP_WORDS}
     sentences = [apply_phrases(words, phrases) for words in documents]
-    model = Word2Vec(vector_size=config.vector_size, window=config.window,
-                     min_count=config.min_count, sg=int(config.sg), negative=config.negative,
-                     alpha=config.alpha, min_alpha=config.min_alpha, seed=config.seed,
-                     workers=1, hashfxn=_stable_hash)
-    model.build_vocab(sentences)
-    if not model.wv.index_to_key:
-        raise ConfigError(f"domain words: no word occurs {config.min_count} times or more "
-                          "(lower min_count)")
-    model.train(sentences, total_examples=len(sentences), epochs=config.epochs)
-    return DomainWords(list(model.wv.index_to_key),
-                       np.asarray(model.wv.vectors, dtype=np.float32), phrases, config)
+    words, vectors = fit_word2vec(
+        sentences, epochs=config.epochs,
+        empty=f"domain words: no word occurs {config.min_count} times or more "
+              "(lower min_count)",
+        vector_size=config.vector_size, window=config.window, min_count=config.min_count,
+        sg=int(config.sg), negative=config.negative, alpha=config.alpha,
+        min_alpha=config.min_alpha, seed=config.seed)
+    return DomainWords(words, vectors, phrases, config)
 
 
 def save_domain_words(result: DomainWords, folder: str | Path) -> tuple[Path, Path]:

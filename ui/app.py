@@ -183,23 +183,27 @@ def serve(searcher, host: str = "127.0.0.1", port: int = 7860, open_browser: boo
     routes = [search_route(page, SEARCH_SLOTS, inline=_searches_in_process(searcher.store)),
               api_route(answer, audio_slots, upload_bytes), duplicates_route(duplicates),
               audio_route(lambda track_id: indexed_audio_path(searcher.store, track_id))]
-    app.launch(server_name=host, server_port=port, share=False, inbrowser=open_browser,
-               quiet=True, show_error=False, prevent_thread_lock=True, css=HEADER_CSS,
-               theme=gr.themes.Soft(), footer_links=[], ssr_mode=False, mcp_server=False,
-               run_history=False,     # no per-call recording, no runs page
-               max_file_size=upload_bytes,     # per file; and per request, below:
-               app_kwargs={"routes": routes,
-                           "middleware": [Middleware(UploadsOnly, uploads=uploads)],
-                           # Gradio takes up to 1000 files per upload request: cap the
-                           # body itself (the form's own headers need a few KiB more)
-                           "max_body_size": upload_bytes + REQUEST_OVERHEAD_BYTES})
+    options = dict(server_name=host, server_port=port, share=False, inbrowser=open_browser,
+                   quiet=True, show_error=False, prevent_thread_lock=True, css=HEADER_CSS,
+                   theme=gr.themes.Soft(), footer_links=[], ssr_mode=False, mcp_server=False,
+                   run_history=False,     # no per-call recording, no runs page
+                   max_file_size=upload_bytes,     # per file; and per request, below:
+                   app_kwargs={"routes": routes,
+                               "middleware": [Middleware(UploadsOnly, uploads=uploads)],
+                               # Gradio takes up to 1000 files per upload request: cap the
+                               # body itself (the form's own headers need a few KiB more)
+                               "max_body_size": upload_bytes + REQUEST_OVERHEAD_BYTES})
     if not block:
+        app.launch(**options)
         _advertise(app, searcher.store, host, port)
         return app
     try:
+        # Ctrl+C or SIGTERM is how this server stops, also while Gradio is still starting
+        # (before block_thread's own handler has taken over): either way a clean stop
+        app.launch(**options)
         _advertise(app, searcher.store, host, port)
         app.block_thread()     # until Ctrl+C / SIGTERM; then the advert goes too
-    except KeyboardInterrupt:  # one that came before block_thread's own handler took over
+    except KeyboardInterrupt:
         pass
     finally:
         app.close()

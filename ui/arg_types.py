@@ -3,36 +3,27 @@ it must be (argparse prints it as the error)."""
 from __future__ import annotations
 
 import argparse
+import math
+from collections.abc import Callable
 
-__all__ = ["upload_megabytes", "port_number", "cosine"]
-
-
-def upload_megabytes(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0 < value <= 10_000:   # also refuses nan and inf
-        raise argparse.ArgumentTypeError(
-            f"must be a number of megabytes between 0 and 10000, got {text!r}")
-    return value
+__all__ = ["upload_megabytes", "port_number", "cosine", "thread_count"]
 
 
-def port_number(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"must be a TCP port number (1-65535), got {text!r}")
-    return value
+def _ranged(convert: Callable[[str], float], accept: Callable[[float], bool], what: str):
+    """A parser: `convert` the text, keep it if `accept`s it, else 'must be {what}'."""
+    def parse(text: str):
+        try:
+            value = convert(text)
+        except ValueError:
+            value = math.nan            # accepted by no range
+        if not accept(value):        # also refuses nan and inf
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
+        return value
+    return parse
 
 
-def cosine(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not -1 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"must be a cosine from -1 to 1, got {text!r}")
-    return value
+upload_megabytes = _ranged(float, lambda v: 0 < v <= 10_000,
+                           "a number of megabytes between 0 and 10000")
+port_number = _ranged(int, lambda v: 1 <= v <= 65535, "a TCP port number (1-65535)")
+cosine = _ranged(float, lambda v: -1 <= v <= 1, "a cosine from -1 to 1")
+thread_count = _ranged(int, lambda v: 1 <= v <= 256, "a whole number of threads (1-256)")

@@ -320,10 +320,6 @@ def _cmd_ui(args) -> int:
     except ServeError as error:   # not in USER_ERRORS (ui/errors.py): reported here
         print(f"musicsearch ui: error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        # Ctrl+C or SIGTERM is how a server is stopped: a success, also when it comes
-        # while Gradio is still starting (before its own loop would have caught it)
-        print("musicsearch ui: stopped", file=sys.stderr)
     finally:
         searcher.store.close()
     return 0

@@ -11,17 +11,9 @@ import argparse
 import os
 import sys
 
+from .arg_types import thread_count
+
 __all__ = ["add_threads", "apply_threads", "thread_count"]
-
-
-def thread_count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if not 1 <= value <= 256:
-        raise argparse.ArgumentTypeError(f"must be a whole number of threads (1-256), got {text!r}")
-    return value
 
 
 def add_threads(parser: argparse.ArgumentParser) -> None:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from retrieval.catalog import CatalogError, Playlist, TrackRecord, _read_jsonl, display_text
+from retrieval.catalog import CatalogError, Playlist, TrackRecord, read_jsonl, display_text
 
 __all__ = ["PlaylistError", "MatchReport", "TrackMatcher", "normalise_name",
            "read_mpd", "read_playlist_jsonl"]
@@ -171,7 +171,7 @@ def read_playlist_jsonl(path: str | Path, catalog: Iterable[TrackRecord] | None 
     report = MatchReport()
     matcher = TrackMatcher(catalog, report)
     playlists: list[Playlist] = []
-    for number, data in _read_jsonl(path):
+    for number, data in read_jsonl(path):
         where = f"{display_text(path)}:{number}"
         if not isinstance(data, dict) or not _text(str(data.get("playlist_id") or "")) or \
                 not isinstance(data.get("tracks"), list):

@@ -33,7 +33,8 @@ from retrieval.catalog import Playlist
 from retrieval.typed_config import ConfigError, from_mapping
 
 __all__ = ["PlaylistWord2VecConfig", "TrackVectors", "train_track_vectors",
-           "save_track_vectors", "load_track_vectors", "VECTORS_FILE"]
+           "save_track_vectors", "load_track_vectors", "VECTORS_FILE", "fit_word2vec",
+           "stable_hash"]
 
 VECTORS_FILE = "playlist_word2vec.safetensors"
 
@@ -86,8 +87,23 @@ class TrackVectors:
         return keyed
 
 
-def _stable_hash(text: str) -> int:
+def stable_hash(text: str) -> int:
+    """gensim's per-word seed hash, the same in every process (Python's `hash` of a string
+    changes with PYTHONHASHSEED)."""
     return zlib.crc32(text.encode("utf-8"))
+
+
+def fit_word2vec(sentences: list[list[str]], *, epochs: int, empty: str, **settings):
+    """A gensim Word2Vec trained reproducibly (one worker, `stable_hash`) on `sentences`;
+    `empty` is the ConfigError message when no word reaches min_count. Returns the
+    (words, float32 vectors) pair."""
+    from gensim.models import Word2Vec
+    model = Word2Vec(workers=1, hashfxn=stable_hash, **settings)
+    model.build_vocab(sentences)
+    if not model.wv.index_to_key:
+        raise ConfigError(empty)
+    model.train(sentences, total_examples=len(sentences), epochs=epochs)
+    return list(model.wv.index_to_key), np.asarray(model.wv.vectors, dtype=np.float32)
 
 
 def train_track_vectors(playlists: list[Playlist],
@@ -99,20 +115,16 @@ def train_track_vectors(playlists: list[Playlist],
     sentences = [[str(t) for t in p.tracks] for p in playlists if len(p.tracks) >= 2]
     if not sentences:
         raise ConfigError("playlist word2vec: no playlist has two tracks or more")
-    from gensim.models import Word2Vec
-    model = Word2Vec(vector_size=config.vector_size, min_count=config.min_count, sg=0,
-                     window=config.window or max(len(s) for s in sentences),
-                     shrink_windows=config.window is not None,
-                     alpha=config.alpha, min_alpha=config.min_alpha, negative=config.negative,
-                     sample=config.sample, seed=config.seed, workers=1,
-                     hashfxn=_stable_hash)
-    model.build_vocab(sentences)
-    if not model.wv.index_to_key:
-        raise ConfigError(f"playlist word2vec: no track is in {config.min_count} playlists "
-                          "or more (lower min_count)")
-    model.train(sentences, total_examples=len(sentences), epochs=config.epochs)
-    return TrackVectors(list(model.wv.index_to_key),
-                        np.asarray(model.wv.vectors, dtype=np.float32), config)
+    words, vectors = fit_word2vec(
+        sentences, epochs=config.epochs,
+        empty=f"playlist word2vec: no track is in {config.min_count} playlists or more "
+              "(lower min_count)",
+        vector_size=config.vector_size, min_count=config.min_count, sg=0,
+        window=config.window or max(len(s) for s in sentences),
+        shrink_windows=config.window is not None, alpha=config.alpha,
+        min_alpha=config.min_alpha, negative=config.negative, sample=config.sample,
+        seed=config.seed)
+    return TrackVectors(words, vectors, config)
 
 
 def save_track_vectors(vectors: TrackVectors, path: str | Path) -> Path:
