@@ -30,6 +30,7 @@ import os
 import sys
 import tempfile
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -66,18 +67,26 @@ def _setup(config, tracks: int):
     return parts, data, splits["train"], load_s
 
 
-def _run(config, setup, threads: int, channels_last: bool, steps: int) -> dict:
+# variant → (retained heap, ReLU before the pool as on main); channels-last weights in all
+VARIANTS = {"main": (False, True), "heap": (True, True), "now": (True, False)}
+
+
+def _run(config, setup, threads: int, variant: str, steps: int) -> dict:
     """Time `steps` steps from a fresh model (same seed, so the losses are comparable)."""
     import torch
+    from torch import nn
 
     from retrieval.model import MusicSearchModel
     from training.alignment import step_loss
+    relu_first = VARIANTS[variant][1]
     torch.set_num_threads(threads)
     torch.manual_seed(config.optim.seed)
     rng = np.random.default_rng(config.optim.seed)
     model = MusicSearchModel(config.model_config(setup["tags"]))
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
+    if relu_first:   # main's block order: conv, BN, ReLU, pool (same values, more work)
+        for block in model.towers["audio"].blocks:
+            block[2], block[3] = nn.ReLU(inplace=True), nn.MaxPool2d(2)
+    model = model.to(memory_format=torch.channels_last)
     model.train()
     timing = {"crops": 0.0}
 
@@ -94,6 +103,7 @@ def _run(config, setup, threads: int, channels_last: bool, steps: int) -> dict:
                                  weight_decay=config.optim.weight_decay)
     draw = backward = update = 0.0
     losses = []
+    cpu = time.process_time()
     for _ in range(steps):
         t0 = time.perf_counter()
         loss, _ = step_loss([pair], rng)
@@ -105,10 +115,11 @@ def _run(config, setup, threads: int, channels_last: bool, steps: int) -> dict:
         t3 = time.perf_counter()
         draw, backward, update = draw + t1 - t0, backward + t2 - t1, update + t3 - t2
         losses.append(loss.item())
+    cpu = time.process_time() - cpu
     total = draw + backward + update
     forward = draw - timing["crops"]
-    return {"s": total, "crops": timing["crops"], "forward": forward, "backward": backward,
-            "step": update, "losses": losses}
+    return {"s": total, "cpu_s": cpu, "crops": timing["crops"], "forward": forward,
+            "backward": backward, "step": update, "losses": losses}
 
 
 def _decode_seconds(config, records, count: int) -> float:
@@ -130,23 +141,30 @@ def main() -> None:
     parser.add_argument("--tracks", type=int, default=0, help="training tracks (0 = all)")
     parser.add_argument("--decode", type=int, default=6, help="tracks decoded for the uncached epoch")
     parser.add_argument("--threads", default="1,2")
-    parser.add_argument("--channels-last", default="off,on")
+    parser.add_argument("--variants", default="main,now",
+                        help=f"comma-separated, of {', '.join(VARIANTS)}")
     args = parser.parse_args()
+    names = args.variants.split(",")
+    unknown = [name for name in names if name not in VARIANTS]
+    if unknown:
+        parser.error(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
     import torch
 
     from training.config import load_train_config
+    from training.heap import retained_heap
     config = load_train_config(args.config)
     load_start = os.getloadavg()
     setup, data, train_records, load_s = _setup(config, args.tracks)
     batch = config.optim.batch_size
-    variants = [(int(t), c == "on") for t in args.threads.split(",")
-                for c in args.channels_last.split(",")]
+    variants = [(int(t), name) for t in args.threads.split(",") for name in names]
     runs: dict = {}
     for _ in range(args.rounds):
-        for threads, channels_last in variants:
-            _run(config, setup, threads, channels_last, 1)   # warm-up (allocator, kernels)
-            runs.setdefault((threads, channels_last), []).append(
-                _run(config, setup, threads, channels_last, args.steps))
+        for threads, name in variants:
+            # as in training.trainer.train, the heap is kept over the whole run
+            with retained_heap() if VARIANTS[name][0] else nullcontext():
+                _run(config, setup, threads, name, 2)   # warm-up (allocator, kernels)
+                runs.setdefault((threads, name), []).append(
+                    _run(config, setup, threads, name, args.steps))
     decode = {}
     for threads in sorted({t for t, _ in variants}):
         torch.set_num_threads(threads)
@@ -157,13 +175,20 @@ def main() -> None:
               "train_tracks": len(data.records),
               "cached_load_s": round(load_s, 1), "steps_per_variant": args.steps,
               "batch": batch, "variants": {}}
-    for (threads, channels_last), rows in runs.items():
+    first_wall = min(r["s"] for r in runs[variants[0]])
+    first_cpu = min(r["cpu_s"] for r in runs[variants[0]])
+    for (threads, name), rows in runs.items():
         best = min(rows, key=lambda r: r["s"])   # least disturbed round
         per = best["s"] * scale
         uncached = per + decode[threads] * len(train_records)
-        report["variants"][f"threads={threads} channels_last={channels_last}"] = {
+        report["variants"][f"{name} threads={threads}"] = {
             "s_per_10k_cached_rounds": [round(r["s"] * scale, 1) for r in rows],
             "s_per_10k_cached": round(per, 1),
+            # CPU seconds of this process: what load from other processes disturbs least
+            "cpu_s_per_10k_cached_rounds": [round(r["cpu_s"] * scale, 1) for r in rows],
+            "speedup_vs_first_variant": {  # best rounds
+                "wall": round(first_wall / best["s"], 2),
+                "cpu": round(first_cpu / min(r["cpu_s"] for r in rows), 2)},
             "s_per_10k_uncached_first_epoch": round(uncached, 1),
             "share": {k: round(best[k] / best["s"], 3)
                       for k in ("crops", "forward", "backward", "step")},
