@@ -67,8 +67,10 @@ def _setup(config, tracks: int):
     return parts, data, splits["train"], load_s
 
 
-# variant → (retained heap, ReLU before the pool as on main); channels-last weights in all
-VARIANTS = {"main": (False, True), "heap": (True, True), "now": (True, False)}
+# variant → (retained heap, ReLU before the pool as on main, bf16 autocast of the forward);
+# channels-last weights in all. bf16 is a measurement only: the trainer does not offer it.
+VARIANTS = {"main": (False, True, False), "heap": (True, True, False),
+            "now": (True, False, False), "bf16": (True, False, True)}
 
 
 def _run(config, setup, threads: int, variant: str, steps: int) -> dict:
@@ -78,7 +80,7 @@ def _run(config, setup, threads: int, variant: str, steps: int) -> dict:
 
     from retrieval.model import MusicSearchModel
     from training.alignment import step_loss
-    relu_first = VARIANTS[variant][1]
+    _, relu_first, bf16 = VARIANTS[variant]
     torch.set_num_threads(threads)
     torch.manual_seed(config.optim.seed)
     rng = np.random.default_rng(config.optim.seed)
@@ -106,7 +108,8 @@ def _run(config, setup, threads: int, variant: str, steps: int) -> dict:
     cpu = time.process_time()
     for _ in range(steps):
         t0 = time.perf_counter()
-        loss, _ = step_loss([pair], rng)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss, _ = step_loss([pair], rng)
         t1 = time.perf_counter()
         optimizer.zero_grad()
         loss.backward()
