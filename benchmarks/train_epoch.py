@@ -3,24 +3,54 @@
 Builds what `training.trainer.train` builds for configs/demo.yaml (model, tag vocabulary,
 sampler, `tag_pair`, Adam) on the real demo corpus, with the training split's log-mels read
 from the feature cache (`--tracks N` keeps the first N training tracks; 0 = all), then times
-`--steps` steps of batch 64 per variant and scales to 10,000 triplets (one anchor = one
-triplet). Variants run in rounds (A/B/A/B…) so load from other processes hits both alike:
-1 and 2 torch threads, each with the model as is and with `channels_last` weights (what
-the trainer now does). Each
-step is split into crops (random crops of cached log-mels), forward (towers and loss),
-backward and the optimiser step; the loss sequence of a fixed-seed run is compared across
-variants (they should agree to float rounding).
+`--steps` steps of batch 64 per variant (after 2 warm-up steps) and scales to 10,000
+triplets (one anchor = one triplet). Variants run in rounds (A/B/A/B…) so load from other
+processes hits them alike, for each of `--threads`; all use channels-last weights:
+
+- main: what main trained with (glibc's default malloc; ReLU before the pool);
+- heap: `training.heap.retained_heap()` around the run, as `train` now does;
+- now: heap and the audio tower's pool before its ReLU (what training now does);
+- bf16: now plus bf16 autocast of the forward (a measurement only; not offered).
+
+Each step is split into crops (random crops of cached log-mels), forward (towers and
+loss), backward and the optimiser step. Wall seconds and this process's CPU seconds are
+both reported (CPU seconds are what load from other processes disturbs least), with the
+best round's speed-up over the first variant; the loss sequence of a fixed-seed run is
+compared across variants (main, heap and now are bit-identical).
 
 The uncached epoch adds what the first epoch of a fresh run pays: log-mels computed from
 audio for every training track, measured on `--decode` tracks into an empty cache and
 scaled to the split.
 
-    OMP_NUM_THREADS=1 python benchmarks/train_epoch.py [--steps 10] [--rounds 2] [--tracks 0]
+    OMP_NUM_THREADS=1 nice -n 5 python benchmarks/train_epoch.py --steps 6 --rounds 3 \
+        --threads 1 --variants main,heap,now
 
-Measured 2026-12-02 (`--steps 6 --rounds 3`, all 1,269 training tracks, load average 3.1–3.8;
-best round): 1 thread 215 s → 95 s per 10,000 triplets with channels-last weights (rounds
-215/514/238 vs 95/152/141), 2 threads 230 s / 279 s; the first step's loss agrees to 6e-7,
-later steps drift ≤ 0.004 (1 vs 2 threads drift 0.013 the same way: float order).
+Measured 2026-12-02 12:25–12:34 UTC, all 1,269 training tracks, on a machine shared with
+seven other jobs (load average 16.1 at the start, 12.3 at the end), seconds per 10,000
+triplets, rounds in order:
+
+| variant | wall s (rounds) | CPU s (rounds) | speed-up, best round (wall / CPU) |
+|---|---|---|---|
+| main | 574 / 355 / 421 | 131 / 108 / 115 | 1 / 1 |
+| heap | 186 / 198 / 172 | 54 / 56 / 56 | 2.07 / 1.99 |
+| now | 182 / 197 / 203 | 53 / 54 / 62 | 1.95 / 2.04 |
+
+The losses of all six steps are identical (difference 0.0). Uncached first epoch: +0.055 s
+of log-mel per track, +70 s (main 426 s, now 252 s wall under this load). The retained
+heap is nearly all of the gain. The audio tower's step alone (forward, backward, Adam)
+page-faults ~170,000 times with glibc's defaults (each activation over 32 MB, the first
+block's are 120 MB, is a fresh `mmap`) and not at all with the retained heap once warm,
+0.69 → 0.29 CPU s; its peak resident memory goes from 0.9 to 1.6 GB.
+
+`--variants now,bf16 --rounds 2 --decode 3` (load 14.7 → 13.9): now 203 / 182 wall,
+51 / 52 CPU; bf16 132 / 148 wall, 37 / 40 CPU: 1.38× more, but the first step's loss
+differs by 4e-4 and the sixth by 8e-3, and its effect on a trained model is unmeasured.
+
+Tried and dropped (audio tower alone, forward + backward of batch 64, CPU s per step):
+`torch.compile` (inductor) 0.35–0.36 vs 0.30–0.34 with the retained heap, after 30 s of
+compiling; PyTorch's `THP_MEM_ALLOC_ENABLE=1` (huge pages) 0.37–0.43 vs 0.60–0.76 without
+and 0.28–0.30 with the retained heap, and it must be set before torch's first allocation.
+Earlier (load 3.1–3.8): channels-last weights took 1 thread from 215 s to 95 s wall.
 """
 from __future__ import annotations
 
