@@ -46,6 +46,10 @@ block's are 120 MB, is a fresh `mmap`) and not at all with the retained heap onc
 51 / 52 CPU; bf16 132 / 148 wall, 37 / 40 CPU: 1.38× more, but the first step's loss
 differs by 4e-4 and the sixth by 8e-3, and its effect on a trained model is unmeasured.
 
+2 threads (`OMP_NUM_THREADS=2 … --threads 2 --variants main,now --rounds 2 --decode 3`,
+load 10.5 → 16.6): main 744 / 970 wall, 287 / 301 CPU; now 529 / 901 wall, 181 / 241 CPU
+(1.41× wall, 1.59× CPU, losses identical); under such load 2 threads are far slower than 1.
+
 Tried and dropped (audio tower alone, forward + backward of batch 64, CPU s per step):
 `torch.compile` (inductor) 0.35–0.36 vs 0.30–0.34 with the retained heap, after 30 s of
 compiling; PyTorch's `THP_MEM_ALLOC_ENABLE=1` (huge pages) 0.37–0.43 vs 0.60–0.76 without
