@@ -131,6 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", action="store_true",
                        help="continue from the run's checkpoint (refused if the model config or "
                             "tag vocabulary changed since)")
+    train.add_argument("--nproc", type=int, default=1, metavar="N",
+                       help="train with N processes on this machine under torchrun "
+                            "(DistributedDataParallel, the batch split into N shards)")
 
     index = commands.add_parser(
         "index", help="index a folder of audio or a catalog (resumable)",
@@ -241,11 +244,21 @@ def _cmd_corpus_render(args) -> int:
 
 
 def _cmd_train(args) -> int:
-    from training.config import load_train_config
+    from training.config import ConfigError, load_train_config
     from training.trainer import train
-    config = load_train_config(args.config)
+    config = load_train_config(args.config)   # checked once, before any process starts
     command = "musicsearch train --config " + args.config + (f" --out {args.out}" if args.out else "")
+    if args.nproc < 1:
+        raise ConfigError(f"--nproc must be ≥ 1, got {args.nproc}")
+    if args.nproc > 1:
+        from training.distributed import launch
+        launch(args.nproc, ["train", "--config", args.config, *(["--out", args.out] if args.out
+                                                                else []),
+                            *(["--resume"] if args.resume else [])])
+        return 0
     result = train(config, args.out, resume=args.resume, command=command)
+    if not result.fingerprint:   # a torchrun process other than rank 0: rank 0 reports
+        return 0
     seen = result.test_metrics.get("seen", {})
     print(f"model saved to {result.bundle} (fingerprint {result.fingerprint}, best epoch "
           f"{result.best_epoch}, valid MAP {result.valid_map:.4f}"
