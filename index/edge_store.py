@@ -16,6 +16,7 @@ import os
 import shutil
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +32,8 @@ from retrieval.search import StoredHit
 from .filters import edge_filter
 from .build import build_index
 from .points import IndexPoint, point_id
-from .schema import OPTIMIZE_MIN_POINTS, CollectionSchema, SchemaError, legacy_schema
+from .schema import (OPTIMIZE_MIN_POINTS, CollectionSchema, Distribution, SchemaError,
+                     legacy_schema)
 from .store import CHUNKS, MUSIC, IndexNotFound, QdrantStore, StoreError, StoreLocked
 
 __all__ = ["EdgeStore", "edge_config"]
@@ -116,7 +118,9 @@ class EdgeStore(QdrantStore):
                schema: CollectionSchema | None = None) -> None:
         if self.exists():
             raise StoreError(f"collection '{self.collection}' already exists at {self.location}")
-        schema = self.resolve_schema(dim, chunks, schema)
+        # one shard on this machine: a server's distribution settings do not apply (the CLI
+        # says so), and the recorded schema says what the collection really is
+        schema = replace(self.resolve_schema(dim, chunks, schema), distribution=Distribution())
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as error:  # a file on the way, no permission, read-only disk

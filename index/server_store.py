@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
+from dataclasses import asdict, replace
 
 import numpy as np
 from qdrant_client import QdrantClient, models
@@ -19,7 +20,7 @@ from retrieval.search import StoredHit
 
 from .filters import client_filter
 from .points import IndexPoint, point_id
-from .schema import CollectionSchema, SchemaError, legacy_schema
+from .schema import CollectionSchema, Distribution, SchemaError, legacy_schema
 from .store import CHUNKS, MUSIC, IndexNotFound, QdrantStore, StoreError, StoreLocked
 
 __all__ = ["ClientStore", "client_vectors"]
@@ -108,9 +109,14 @@ class ClientStore(QdrantStore):
         if self.exists():
             raise StoreError(f"collection '{self.collection}' already exists at {self.location}")
         schema = self.resolve_schema(dim, chunks, schema)
+        if not self._server:   # local mode is one shard in this process: record the truth
+            schema = replace(schema, distribution=Distribution())
+        # shards, replicas, write consistency: only those given, the server picks the rest
+        spread = {key: value for key, value in asdict(schema.distribution).items()
+                  if value is not None}
         self.client.create_collection(self.collection, vectors_config=client_vectors(schema),
                                       metadata={"model_fingerprint": fingerprint, "dim": dim,
-                                                "schema": schema.to_dict()})
+                                                "schema": schema.to_dict()}, **spread)
         with warnings.catch_warnings():   # local mode warns that it ignores them
             warnings.filterwarnings("ignore", "Payload indexes have no effect")
             for key, kind in schema.payload_indexes.items():

@@ -61,8 +61,11 @@ def _add_index_location(parser: argparse.ArgumentParser, *, reads: bool = False)
         parser.add_argument("--collection", default="music",
                             help="collection name (default: %(default)s; the demo uses 'demo')")
     parser.add_argument("--qdrant", default=None, metavar="URL|DIR",
-                        help="Qdrant server URL (http://…, API key from $QDRANT_API_KEY) or a "
+                        help="Qdrant server or cluster URL (http://… or https://… for TLS) or a "
                              "folder for the embedded store (default: ~/.cache/musicsearch/qdrant)")
+    parser.add_argument("--api-key", default=None, metavar="KEY",
+                        help="API key of the Qdrant server (default: $QDRANT_API_KEY, which "
+                             "is better: a flag shows in the process list)")
     parser.add_argument("--model", default=None, metavar="DIR",
                         help="model bundle folder (default: the shipped model)")
     add_threads(parser)
@@ -157,6 +160,13 @@ def build_parser() -> argparse.ArgumentParser:
                           help="int8-quantize the song vectors (searched with rescoring)")
     settings.add_argument("--on-disk", action="store_true",
                           help="keep the original song vectors on disk, not in memory")
+    for flag, what in (("--shards", "shards the points are spread over (default: the server's "
+                                    "choice)"),
+                       ("--replicas", "copies of each shard on different nodes (default: 1)"),
+                       ("--write-consistency", "replicas that must apply a write before it "
+                                               "returns (default: 1)")):
+        settings.add_argument(flag, type=int, default=None, metavar="N",
+                              help=f"Qdrant server/cluster only: {what}; docs/SCALING.md")
 
     search = commands.add_parser(
         "search", help="query the index", epilog=SEARCH_EPILOG,
@@ -283,14 +293,19 @@ INDEX_EPILOG = f"""exit status:
 def _cmd_index(args) -> int:
     from index import index_tracks, open_store
     from retrieval.bundle import load_bundle
-    from index.schema import CollectionSchema, Quantization
+    from index.schema import CollectionSchema, Distribution, Quantization
+    distribution = Distribution(args.shards, args.replicas, args.write_consistency).check()
+    server = str(args.qdrant or "").startswith(("http://", "https://"))
+    if not distribution.is_default() and not server:
+        print("note: --shards, --replicas and --write-consistency apply to a Qdrant server; "
+              "this store is one shard on this machine and ignores them", file=sys.stderr)
     model = load_bundle(args.model)
     schema = None
-    if args.chunks or args.int8 or args.on_disk:
+    if args.chunks or args.int8 or args.on_disk or not distribution.is_default():
         schema = CollectionSchema(dim=model.config.joint_dim, chunks=args.chunks,
                                   quantization=Quantization() if args.int8 else None,
-                                  on_disk=args.on_disk)
-    store = open_store(args.qdrant, args.collection)
+                                  on_disk=args.on_disk, distribution=distribution).check()
+    store = open_store(args.qdrant, args.collection, api_key=args.api_key)
     try:
         summary = index_tracks(model, args.path, store, catalog=args.catalog, schema=schema)
     finally:
