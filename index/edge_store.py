@@ -16,7 +16,6 @@ import os
 import shutil
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -32,8 +31,7 @@ from retrieval.search import StoredHit
 from .filters import edge_filter
 from .build import build_index
 from .points import IndexPoint, point_id
-from .schema import (OPTIMIZE_MIN_POINTS, CollectionSchema, Distribution, SchemaError,
-                     legacy_schema)
+from .schema import OPTIMIZE_MIN_POINTS, CollectionSchema, SchemaError, legacy_schema
 from .store import CHUNKS, MUSIC, IndexNotFound, QdrantStore, StoreError, StoreLocked
 
 __all__ = ["EdgeStore", "edge_config"]
@@ -118,9 +116,8 @@ class EdgeStore(QdrantStore):
                schema: CollectionSchema | None = None) -> None:
         if self.exists():
             raise StoreError(f"collection '{self.collection}' already exists at {self.location}")
-        # one shard on this machine: a server's distribution settings do not apply (the CLI
-        # says so), and the recorded schema says what the collection really is
-        schema = replace(self.resolve_schema(dim, chunks, schema), distribution=Distribution())
+        # one shard on this machine: the recorded schema says so (the CLI notes it)
+        schema = self.as_kept(self.resolve_schema(dim, chunks, schema))
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as error:  # a file on the way, no permission, read-only disk

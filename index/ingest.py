@@ -104,7 +104,7 @@ def _open_collection(store: QdrantStore, model: MusicSearchModel, chunks: bool |
     fingerprint = _fingerprint(model)
     if not store.exists():
         store.create(model.config.joint_dim, fingerprint, chunks=chunks, schema=schema)
-    elif schema is not None and store.schema() != schema:
+    elif schema is not None and store.schema() != store.as_kept(schema):
         raise StoreError(f"collection '{store.collection}' at {store.location} exists with "
                          "other settings (chunks, int8, on-disk): settings apply when a "
                          "collection is created; use a new --collection")

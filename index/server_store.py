@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
-from dataclasses import asdict, replace
+from dataclasses import asdict
 
 import numpy as np
 from qdrant_client import QdrantClient, models
@@ -20,7 +20,7 @@ from retrieval.search import StoredHit
 
 from .filters import client_filter
 from .points import IndexPoint, point_id
-from .schema import CollectionSchema, Distribution, SchemaError, legacy_schema
+from .schema import CollectionSchema, SchemaError, legacy_schema
 from .store import CHUNKS, MUSIC, IndexNotFound, QdrantStore, StoreError, StoreLocked
 
 __all__ = ["ClientStore", "client_vectors"]
@@ -83,6 +83,7 @@ class ClientStore(QdrantStore):
             raise StoreError(f"cannot open Qdrant at {location}: {error}") from None
         self._closed = False
         self._server = location.startswith(("http://", "https://"))
+        self.distributed = self._server
         self._schema: CollectionSchema | None = None
 
     # ---- lifecycle -----------------------------------------------------------------------
@@ -108,9 +109,7 @@ class ClientStore(QdrantStore):
                schema: CollectionSchema | None = None) -> None:
         if self.exists():
             raise StoreError(f"collection '{self.collection}' already exists at {self.location}")
-        schema = self.resolve_schema(dim, chunks, schema)
-        if not self._server:   # local mode is one shard in this process: record the truth
-            schema = replace(schema, distribution=Distribution())
+        schema = self.as_kept(self.resolve_schema(dim, chunks, schema))
         # shards, replicas, write consistency: only those given, the server picks the rest
         spread = {key: value for key, value in asdict(schema.distribution).items()
                   if value is not None}

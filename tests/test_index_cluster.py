@@ -130,6 +130,9 @@ def test_embedded_and_local_stores_record_one_shard(tiny_audio, tiny_bundle, tmp
     assert main(["index", str(folder / "catalog.jsonl"), "--qdrant", location, "--model",
                  str(tiny_bundle), "--shards", "3", "--replicas", "2"]) == 0
     assert "this store is one shard on this machine and ignores them" in capsys.readouterr().err
+    # a re-run with the same flags finds the collection as it was made, not "other settings"
+    assert main(["index", str(folder / "catalog.jsonl"), "--qdrant", location, "--model",
+                 str(tiny_bundle), "--shards", "3", "--replicas", "2"]) == 0
     with open_store(location, "music") as store:
         assert store.count() == len(folder.joinpath("catalog.jsonl").read_text().splitlines())
         assert store.schema().distribution == Distribution()
