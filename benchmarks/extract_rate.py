@@ -2,9 +2,10 @@
 
 What one indexing worker does per track (the work a cluster scales out): decode + log-mel
 (`audio_to_mel`) and the model (`encode_mel`: at most `max_chunks` chunks per song), timed
-apart, on real audio. Two track lengths: the demo corpus's files as they are, and the same
-files tiled to `--long` seconds (WAV written to a temp folder first, not timed), because
-decode grows with the length while the model's work stops at `max_chunks` chunks.
+apart, on real audio. Two track lengths: the demo corpus's files as they are (WAV), and the
+same files tiled to `--long` seconds, as WAV and as MP3 (a catalogue's usual format; written
+to a temp folder first, not timed), because decode grows with the length and the codec
+while the model's work stops at `max_chunks` chunks.
 Rounds alternate the two sets; the best round counts (least disturbed by other load).
 
     OMP_NUM_THREADS=1 python benchmarks/extract_rate.py [--files 20] [--long 240] [--rounds 3]
@@ -64,19 +65,21 @@ def main() -> None:
     lines = (corpus_dir() / "catalog.jsonl").read_text().splitlines()[: args.files]
     short = [corpus_dir() / json.loads(line)["path"] for line in lines]
     with tempfile.TemporaryDirectory() as folder:
-        long = []
+        sets = {"as_is": short, "long_wav": [], "long_mp3": []}
         for path in short:
             data, rate = soundfile.read(path, always_2d=True)
-            reps = int(np.ceil(args.long * rate / len(data)))
-            target = Path(folder) / path.name
-            soundfile.write(target, np.tile(data, (reps, 1))[: int(args.long * rate)], rate,
-                            subtype="PCM_16")
-            long.append(target)
+            tiled = np.tile(data, (int(np.ceil(args.long * rate / len(data))), 1))
+            tiled = tiled[: int(args.long * rate)]
+            wav, mp3 = Path(folder) / f"{path.stem}.wav", Path(folder) / f"{path.stem}.mp3"
+            soundfile.write(wav, tiled, rate, subtype="PCM_16")
+            soundfile.write(mp3, tiled, rate, format="MP3")
+            sets["long_wav"].append(wav)
+            sets["long_mp3"].append(mp3)
         _time_set(model, short[:2])   # warm-up: lazy imports, allocator
-        rounds = {"as_is": [], "long": []}
+        rounds: dict[str, list] = {name: [] for name in sets}
         for _ in range(args.rounds):
-            rounds["as_is"].append(_time_set(model, short))
-            rounds["long"].append(_time_set(model, long))
+            for name, paths in sets.items():
+                rounds[name].append(_time_set(model, paths))
     best = {name: _summary(min(rows, key=lambda r: r["decode_s"] + r["embed_s"]))
             for name, rows in rounds.items()}
     report = {"model": str(getattr(model, "fingerprint", ""))[:12], "threads": 1,

@@ -84,8 +84,8 @@ class Quantization:
 @dataclass(frozen=True)
 class Distribution:
     """How a Qdrant server or cluster spreads the collection; None leaves a setting to the
-    server (qdrant-client 1.20's API: shards chosen automatically, 1 replica, a write
-    acknowledged by 1 replica). Fixed when the collection is created."""
+    server (qdrant-client 1.20's API: shards "selected automatically", 1 replica by default).
+    Fixed when the collection is created."""
     shard_number: int | None = None              # shards the points are hashed over
     replication_factor: int | None = None        # copies of each shard, on different nodes
     write_consistency_factor: int | None = None  # replicas that must apply a write
