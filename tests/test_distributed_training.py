@@ -113,6 +113,8 @@ def test_shards_must_split_the_batch_and_the_processes(tiny_audio, tmp_path):
 def test_cli_refuses_a_bad_process_count_in_one_line(tiny_audio, tmp_path, capsys):
     from ui.cli import main
     folder, _ = tiny_audio
-    assert main(["train", "--config", str(_config(tmp_path, folder)), "--nproc", "0"]) == 2
-    assert capsys.readouterr().err.strip() == \
-        "musicsearch train: error: --nproc must be ≥ 1, got 0"
+    with pytest.raises(SystemExit) as stop:
+        main(["train", "--config", str(_config(tmp_path, folder)), "--nproc", "0"])
+    assert stop.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith(
+        "argument --nproc: must be a whole number of processes (1-1024), got '0'")

@@ -139,7 +139,12 @@ def test_embedded_and_local_stores_record_one_shard(tiny_audio, tiny_bundle, tmp
     with open_store(":memory:", "music") as store:   # qdrant-client's local mode
         store.create(8, "fp", schema=CollectionSchema(dim=8, distribution=Distribution(2)))
         assert store.schema().distribution == Distribution()
-    # a bad value is one line, before the model loads
-    assert main(["index", str(folder), "--qdrant", location, "--shards", "0"]) == 2
-    assert capsys.readouterr().err.strip().endswith("distribution.shard_number must be ≥ 1 "
-                                                    "(or absent), got 0")
+    # bad values: one line each, before the model loads
+    with pytest.raises(SystemExit):
+        main(["index", str(folder), "--qdrant", location, "--shards", "0"])
+    assert capsys.readouterr().err.strip().endswith(
+        "argument --shards: must be a whole number from 1 to 100000, got '0'")
+    assert main(["index", str(folder), "--qdrant", location, "--model", "/nonexistent",
+                 "--replicas", "2", "--write-consistency", "3"]) == 2
+    assert capsys.readouterr().err.strip().endswith(
+        "distribution.write_consistency_factor 3 exceeds the 2 replica(s) of each shard")

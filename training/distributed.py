@@ -187,13 +187,13 @@ class _ShardLosses(torch.nn.Module):
 
 class ShardedStep:
     """`optim.shards` shards per global step, this process's share of them, under DDP when
-    there are several processes (see the module notes)."""
+    there are several processes (see the module notes). The loss it returns is the mean
+    over all shards; the per-pair terms for the log are this process's shards' (rank 0's)."""
 
     def __init__(self, model: torch.nn.Module, pairs: list, optimizer: torch.optim.Optimizer,
                  seed: int, shards: int, world: World):
         self.world, self.optimizer = world, optimizer
         self.losses = _ShardLosses(model, pairs, seed, shards, world)
-        self.shards = shards
         self.module = self.losses
         if world.distributed:   # statistics are averaged by hand, so no buffer broadcast
             self.module = torch.nn.parallel.DistributedDataParallel(
@@ -224,14 +224,15 @@ def make_step(model, pairs, optimizer, optim_config, world: World):
     return ShardedStep(model, pairs, optimizer, optim_config.seed, shards, world)
 
 
-def launch(nproc: int, cli_args: list[str]) -> None:
+def launch(nproc: int, config: str, out: str | None, resume: bool) -> None:
     """`musicsearch train --nproc N`: the same command under torchrun on this machine
     (`--standalone`: a local rendezvous on a free port), N processes, one thread each
     unless OMP_NUM_THREADS says otherwise. For several machines call torchrun directly
     (docs/SCALING.md). Raises LaunchFailed if a process failed."""
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-               f"--nproc_per_node={nproc}", "-m", "ui.cli", *cli_args]
+               f"--nproc_per_node={nproc}", "-m", "ui.cli", "train", "--config", config,
+               *(["--out", out] if out else []), *(["--resume"] if resume else [])]
     code = subprocess.run(command, env=env).returncode
     if code:
         raise LaunchFailed(f"a training process exited with status {code} (its error is "

@@ -16,7 +16,8 @@ from .word_commands import add_word_commands, cmd_words  # noqa: E402
 from .query_args import add_query_options  # noqa: E402  (no heavy imports)
 from .search_commands import (EXIT_FAILED_LINES, cmd_duplicates, cmd_search,  # noqa: E402
                               open_searcher)
-from .arg_types import cosine, port_number, upload_megabytes  # noqa: E402
+from .arg_types import (cosine, port_number, positive_count, process_count,  # noqa: E402
+                        upload_megabytes)
 from .threads import add_threads, apply_threads  # noqa: E402
 
 __all__ = ["main", "build_parser"]
@@ -63,9 +64,8 @@ def _add_index_location(parser: argparse.ArgumentParser, *, reads: bool = False)
     parser.add_argument("--qdrant", default=None, metavar="URL|DIR",
                         help="Qdrant server or cluster URL (http://… or https://… for TLS) or a "
                              "folder for the embedded store (default: ~/.cache/musicsearch/qdrant)")
-    parser.add_argument("--api-key", default=None, metavar="KEY",
-                        help="API key of the Qdrant server (default: $QDRANT_API_KEY, which "
-                             "is better: a flag shows in the process list)")
+    parser.add_argument("--api-key", metavar="KEY", help="Qdrant server's API key (default: "
+                        "$QDRANT_API_KEY, better: a flag shows in the process list)")
     parser.add_argument("--model", default=None, metavar="DIR",
                         help="model bundle folder (default: the shipped model)")
     add_threads(parser)
@@ -134,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", action="store_true",
                        help="continue from the run's checkpoint (refused if the model config or "
                             "tag vocabulary changed since)")
-    train.add_argument("--nproc", type=int, default=1, metavar="N",
+    train.add_argument("--nproc", type=process_count, default=1, metavar="N",
                        help="train with N processes on this machine under torchrun "
                             "(DistributedDataParallel, the batch split into N shards)")
 
@@ -160,13 +160,10 @@ def build_parser() -> argparse.ArgumentParser:
                           help="int8-quantize the song vectors (searched with rescoring)")
     settings.add_argument("--on-disk", action="store_true",
                           help="keep the original song vectors on disk, not in memory")
-    for flag, what in (("--shards", "shards the points are spread over (default: the server's "
-                                    "choice)"),
-                       ("--replicas", "copies of each shard on different nodes (default: 1)"),
-                       ("--write-consistency", "replicas that must apply a write before it "
-                                               "returns (default: 1)")):
-        settings.add_argument(flag, type=int, default=None, metavar="N",
-                              help=f"Qdrant server/cluster only: {what}; docs/SCALING.md")
+    for flag, what in (("--shards", "shards to spread the songs over"), ("--replicas", "copies "
+                       "of each shard"), ("--write-consistency", "replicas a write must reach")):
+        settings.add_argument(flag, type=positive_count, metavar="N", help=f"Qdrant server or "
+                              f"cluster only: {what} (default: the server's); docs/SCALING.md")
 
     search = commands.add_parser(
         "search", help="query the index", epilog=SEARCH_EPILOG,
@@ -254,17 +251,13 @@ def _cmd_corpus_render(args) -> int:
 
 
 def _cmd_train(args) -> int:
-    from training.config import ConfigError, load_train_config
+    from training.config import load_train_config
     from training.trainer import train
     config = load_train_config(args.config)   # checked once, before any process starts
     command = "musicsearch train --config " + args.config + (f" --out {args.out}" if args.out else "")
-    if args.nproc < 1:
-        raise ConfigError(f"--nproc must be ≥ 1, got {args.nproc}")
-    if args.nproc > 1:
+    if args.nproc > 1:   # this command again, in N processes under torchrun
         from training.distributed import launch
-        launch(args.nproc, ["train", "--config", args.config, *(["--out", args.out] if args.out
-                                                                else []),
-                            *(["--resume"] if args.resume else [])])
+        launch(args.nproc, args.config, args.out, args.resume)
         return 0
     result = train(config, args.out, resume=args.resume, command=command)
     if not result.fingerprint:   # a torchrun process other than rank 0: rank 0 reports
@@ -295,8 +288,7 @@ def _cmd_index(args) -> int:
     from retrieval.bundle import load_bundle
     from index.schema import CollectionSchema, Distribution, Quantization
     distribution = Distribution(args.shards, args.replicas, args.write_consistency).check()
-    server = str(args.qdrant or "").startswith(("http://", "https://"))
-    if not distribution.is_default() and not server:
+    if not distribution.is_default() and not str(args.qdrant).startswith(("http://", "https://")):
         print("note: --shards, --replicas and --write-consistency apply to a Qdrant server; "
               "this store is one shard on this machine and ignores them", file=sys.stderr)
     model = load_bundle(args.model)
