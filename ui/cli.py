@@ -17,6 +17,7 @@ from .query_args import add_query_options  # noqa: E402  (no heavy imports)
 from .search_commands import (EXIT_FAILED_LINES, cmd_duplicates, cmd_search,  # noqa: E402
                               open_searcher)
 from .arg_types import cosine, port_number, upload_megabytes  # noqa: E402
+from .engine_args import add_engine_options, encoder_from_args  # noqa: E402
 from .threads import add_threads, apply_threads  # noqa: E402
 
 __all__ = ["main", "build_parser"]
@@ -154,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="int8-quantize the song vectors (searched with rescoring)")
     settings.add_argument("--on-disk", action="store_true",
                           help="keep the original song vectors on disk, not in memory")
+    add_engine_options(index)
 
     search = commands.add_parser(
         "search", help="query the index", epilog=SEARCH_EPILOG,
@@ -271,6 +273,7 @@ def _cmd_index(args) -> int:
     from index import index_tracks, open_store
     from retrieval.bundle import load_bundle
     from index.schema import CollectionSchema, Quantization
+    encoder = encoder_from_args(args)   # a missing Ray is one line, before any long work
     model = load_bundle(args.model)
     schema = None
     if args.chunks or args.int8 or args.on_disk:
@@ -279,7 +282,8 @@ def _cmd_index(args) -> int:
                                   on_disk=args.on_disk)
     store = open_store(args.qdrant, args.collection)
     try:
-        summary = index_tracks(model, args.path, store, catalog=args.catalog, schema=schema)
+        summary = index_tracks(model, args.path, store, catalog=args.catalog, schema=schema,
+                               encoder=encoder)
     finally:
         store.close()
     print(summary.describe())
