@@ -53,6 +53,7 @@ INSTALL_HINT = 'pip install -e ".[ray]"'
 # its resampling; the request also keeps Ray from fusing decoding into the model actors
 # (operators with different resource requests are not fused), so both scale apart.
 DECODE_MEMORY = 512 << 20
+SERVER_BATCH = 256
 _ADDRESS = re.compile(r"^(auto|ray://[^\s/:]+(:\d+)?|[^\s/:]+:\d+)$")
 
 
@@ -70,18 +71,21 @@ class RayEngineConfig:
     object_store_mb: int = 200
     actors: int | None = None        # model actors; None: half the cluster's CPUs, at least 1
     decode_batch: int = 8            # tracks per decode call
-    embed_batch: int = 64            # tracks per actor call (with a server: per upsert)
+    # tracks per actor call; None: 32 for an embedded collection (this process gathers
+    # them into writes of ingest.UPSERT_BATCH), SERVER_BATCH for a server, where each call
+    # is also one upsert: fewer, larger requests
+    embed_batch: int | None = None
     actor_threads: int = 1           # torch threads per actor (one CPU each)
 
     def problems(self) -> list[str]:
         found = []
         if self.address is not None and not _ADDRESS.match(self.address):
             found.append(f"--address {self.address!r}: give auto, ray://HOST:PORT or HOST:PORT")
-        for name in ("num_cpus", "actors"):
+        for name in ("num_cpus", "actors", "embed_batch"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 found.append(f"{name} must be at least 1, got {value}")
-        for name in ("object_store_mb", "decode_batch", "embed_batch", "actor_threads"):
+        for name in ("object_store_mb", "decode_batch", "actor_threads"):
             if getattr(self, name) < 1:
                 found.append(f"{name} must be at least 1, got {getattr(self, name)}")
         return found
@@ -238,17 +242,20 @@ class RayEncoder:
              store: QdrantStore) -> Iterator[list[Result]]:
         ray, config = self._ray, self.config
         from ray.data import ActorPoolStrategy
+        self.last_stats = ""
         actors = config.actors or max(1, int(ray.cluster_resources().get("CPU", 2)) // 2)
+        server = server_address(store)
+        embed_batch = config.embed_batch or (SERVER_BATCH if server else 32)
         with _quiet_data_context(ray):
             dataset = ray.data.from_items([{"record": r} for r in records])
             decoded = dataset.map_batches(_decode, fn_kwargs={"cache": cache},
                                           batch_size=config.decode_batch, num_cpus=1,
                                           memory=DECODE_MEMORY)
             embedded = decoded.map_batches(
-                _Embedder, batch_size=config.embed_batch, num_cpus=1,
+                _Embedder, batch_size=embed_batch, num_cpus=1,
                 compute=ActorPoolStrategy(size=actors),
                 fn_constructor_kwargs={"bundle": bundle, "fingerprint": model.fingerprint,
-                                       "server": server_address(store),
+                                       "server": server,
                                        "threads": config.actor_threads})
             for batch in embedded.iter_batches(batch_size=None, batch_format="numpy"):
                 yield list(batch["result"])
