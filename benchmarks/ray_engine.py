@@ -17,10 +17,20 @@ Run at two library sizes, the difference gives the marginal rate of a large libr
 
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/ray_engine.py --tracks 96 --rounds 2
 
-Measured 2026-12-02 on the shared 2-core machine (load average 14-18 from other work
-during the run, so the ratios matter more than the absolute rates):
+Measured 2026-12-02 on the shared 2-core machine, load average 13-18 from other work
+during both runs (docs/results/ray-engine.md); tracks/s per round, local | ray (2 CPUs,
+1 actor):
 
-    (see docs/results/ray-engine.md; numbers filled from the run's JSON)
+    --tracks 192 --rounds 2: local 4.28, 4.38 (107-110× real time) | ray 3.08, 5.00
+        (77-125×); ray/local 0.93; Ray start 19.0 s; first results after 8-10 s | 25-42 s
+    --tracks 480 --rounds 2: local 5.10, 4.77 (119-128×) | ray 4.63, 4.85 (116-121×);
+        ray/local 0.96; Ray start 16.7 s; first results after 7 s | 29-40 s
+    steps, 1 thread, cold cache: decode + log-mel 0.060 s, model 0.104 s per 25-s clip
+    marginal rate from 192 to 480 tracks: local 5.4 tracks/s, ray 5.7 tracks/s
+
+On two cores that other work already oversubscribes, the second Ray CPU buys almost
+nothing, and the actors' start (torch, model) costs 20-40 s per run: Ray pays off on
+machines or clusters with idle cores, not here.
 """
 from __future__ import annotations
 

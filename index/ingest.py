@@ -44,7 +44,7 @@ from .sources import TrackSource, collect_tracks
 from .store import QdrantStore, StoreError
 from .summary import INVALID_VECTOR, UNREADABLE, IngestSummary, Skipped
 
-__all__ = ["IngestSummary", "IndexFailure", "StoredPoint", "Encoder", "index_tracks",
+__all__ = ["IngestSummary", "IndexFailure", "StoredPoint", "Result", "Encoder", "index_tracks",
            "encode_batch", "local_encoder", "read_features", "make_point", "track_failure",
            "TRACK_ERRORS", "collect_tracks", "TrackSource"]
 

@@ -187,7 +187,8 @@ class _Embedder:
 
 def server_address(store: QdrantStore) -> tuple[str, str, str | None] | None:
     """(URL, collection, API key) when `store` is a Qdrant server every worker can reach;
-    None for an embedded store (this process writes)."""
+    None for an embedded store (this process writes). The key travels to the actors in
+    their constructor arguments, inside the Ray cluster."""
     if not store.location.startswith(("http://", "https://")):
         return None
     api_key = getattr(store, "api_key", None) or os.environ.get("QDRANT_API_KEY") or None
