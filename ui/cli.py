@@ -18,6 +18,7 @@ from .search_commands import (EXIT_FAILED_LINES, cmd_duplicates, cmd_search,  # 
                               open_searcher)
 from .arg_types import (cosine, port_number, positive_count, process_count,  # noqa: E402
                         upload_megabytes)
+from .engine_args import add_engine_options, encoder_from_args  # noqa: E402
 from .threads import add_threads, apply_threads  # noqa: E402
 
 __all__ = ["main", "build_parser"]
@@ -164,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "of each shard"), ("--write-consistency", "replicas a write must reach")):
         settings.add_argument(flag, type=positive_count, metavar="N", help=f"Qdrant server or "
                               f"cluster only: {what} (default: the server's); docs/SCALING.md")
+    add_engine_options(index)
 
     search = commands.add_parser(
         "search", help="query the index", epilog=SEARCH_EPILOG,
@@ -291,6 +293,7 @@ def _cmd_index(args) -> int:
     if not distribution.is_default() and not str(args.qdrant).startswith(("http://", "https://")):
         print("note: --shards, --replicas and --write-consistency apply to a Qdrant server; "
               "this store is one shard on this machine and ignores them", file=sys.stderr)
+    encoder = encoder_from_args(args)   # a missing Ray is one line, before any long work
     model = load_bundle(args.model)
     schema = None
     if args.chunks or args.int8 or args.on_disk or not distribution.is_default():
@@ -299,7 +302,8 @@ def _cmd_index(args) -> int:
                                   on_disk=args.on_disk, distribution=distribution).check()
     store = open_store(args.qdrant, args.collection, api_key=args.api_key)
     try:
-        summary = index_tracks(model, args.path, store, catalog=args.catalog, schema=schema)
+        summary = index_tracks(model, args.path, store, catalog=args.catalog, schema=schema,
+                               encoder=encoder)
     finally:
         store.close()
     print(summary.describe())
