@@ -108,7 +108,7 @@ def save_bundle(model: MusicSearchModel, folder: str | Path, *, training: dict |
     """Write a bundle (copying `side_files`, name → path, into it); returns its fingerprint."""
     from safetensors.torch import save_file
     files = _side_files(model, side_files)
-    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     config = {"format_version": FORMAT_VERSION, "package_version": _version("musicsearch"),
               "versions": {name: _version(name) for name in RECORDED_VERSIONS},
               "embedding_dim": model.config.joint_dim, "similarity": "cosine",
