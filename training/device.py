@@ -69,8 +69,6 @@ def place_model(model: torch.nn.Module, device: torch.device) -> None:
     changes."""
     if device.type == "cpu":
         return
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
     model.to(device)
     for tower in model.towers.values():
         tower.register_forward_pre_hook(_inputs_to_own_device)

@@ -110,6 +110,8 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, resume: bool =
     sentence = config.model.towers.get("sentence")
     device = resolve_device(config.optim.device,   # a missing GPU is refused before any work
                             cuda_capable_model=not getattr(sentence, "fine_tune", False))
+    if device.type == "cuda":   # before the group: NCCL's barriers use the current GPU
+        torch.cuda.set_device(device)
     world = join_world(process_group_backend(device))
     try:
         return _train(config, out_dir, resume, command, progress and world.main,
