@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from retrieval.catalog import TrackRecord, display_text
@@ -39,8 +40,8 @@ from .sources import TrackSource, collect_tracks
 from .store import QdrantStore, StoreError
 from .summary import INVALID_VECTOR, UNREADABLE, IngestSummary, Skipped
 
-__all__ = ["IngestSummary", "IndexFailure", "index_tracks", "encode_batch", "collect_tracks",
-           "TrackSource"]
+__all__ = ["IngestSummary", "IndexFailure", "index_tracks", "encode_batch", "add_cultural",
+           "collect_tracks", "TrackSource"]
 
 # The per-track errors a bad input can cause; anything else is a bug and must surface.
 _TRACK_ERRORS = (AudioDecodeError, UnreadableTrack, InvalidPoint)
@@ -88,7 +89,28 @@ def encode_batch(model: MusicSearchModel, records: list[TrackRecord],
         except _TRACK_ERRORS as error:
             results.append(IndexFailure(record.track_id, display_text(record.path),
                                         _one_line(error), _kind(error)))
+    if _has_playlist_tower(model):
+        add_cultural([r for r in results if isinstance(r, IndexPoint)], model)
     return results
+
+
+def _has_playlist_tower(model) -> bool:
+    return bool(getattr(model, "has_tower", None)) and model.has_tower("playlist")
+
+
+def add_cultural(points: list[IndexPoint], model: MusicSearchModel) -> None:
+    """Give each point its cultural vector: from the playlist tower where the track is in
+    the playlists, else predicted from its song vector (cold start), marked in the payload
+    as `cultural_predicted`."""
+    if not points:
+        return
+    known_vectors, known = model.encode_cultural([p.track_id for p in points])
+    predicted = (model.predict_cultural(np.stack([p.music for p in points])[~known])
+                 if (~known).any() else np.zeros((0, len(points[0].music)), np.float32))
+    known_rows, predicted_rows = iter(known_vectors), iter(predicted)
+    for point, in_playlists in zip(points, known):
+        point.cultural = next(known_rows) if in_playlists else next(predicted_rows)
+        point.payload["cultural_predicted"] = not bool(in_playlists)
 
 
 def _fingerprint(model: MusicSearchModel) -> str:
@@ -102,9 +124,14 @@ def _fingerprint(model: MusicSearchModel) -> str:
 def _open_collection(store: QdrantStore, model: MusicSearchModel, chunks: bool | None,
                      schema: CollectionSchema | None) -> None:
     fingerprint = _fingerprint(model)
+    given = schema
+    if _has_playlist_tower(model):   # every track gets a `cultural` vector (add_cultural)
+        dim = model.config.joint_dim
+        schema = replace(schema if schema is not None else CollectionSchema(dim=dim),
+                         cultural_dim=dim)
     if not store.exists():
         store.create(model.config.joint_dim, fingerprint, chunks=chunks, schema=schema)
-    elif schema is not None and store.schema() != schema:
+    elif given is not None and store.schema() != schema:
         raise StoreError(f"collection '{store.collection}' at {store.location} exists with "
                          "other settings (chunks, int8, on-disk): settings apply when a "
                          "collection is created; use a new --collection")

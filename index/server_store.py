@@ -18,8 +18,9 @@ from retrieval.messages import first_line
 from retrieval.search import StoredHit
 
 from .filters import client_filter
+from .fused_search import client_fused_query
 from .points import IndexPoint, point_id
-from .schema import CollectionSchema, SchemaError, legacy_schema
+from .schema import CULTURAL, CollectionSchema, SchemaError, legacy_schema
 from .store import CHUNKS, MUSIC, IndexNotFound, QdrantStore, StoreError, StoreLocked
 
 __all__ = ["ClientStore", "client_vectors"]
@@ -170,11 +171,13 @@ class ClientStore(QdrantStore):
 
     # ---- writes --------------------------------------------------------------------------
     def _upsert(self, points: list[IndexPoint]) -> None:
-        structs, chunks = [], self.schema().chunks   # chunk vectors only where the schema has them
+        structs, schema = [], self.schema()   # chunk, cultural vectors only where it has them
         for point in points:
             vector: dict = {MUSIC: np.asarray(point.music, dtype=np.float32).tolist()}
-            if chunks and point.chunks is not None and len(point.chunks):
+            if schema.chunks and point.chunks is not None and len(point.chunks):
                 vector[CHUNKS] = np.asarray(point.chunks, dtype=np.float32).tolist()
+            if schema.cultural_dim and point.cultural is not None:
+                vector[CULTURAL] = np.asarray(point.cultural, dtype=np.float32).tolist()
             structs.append(models.PointStruct(id=point.id, vector=vector, payload=point.payload))
         # Batched requests; `wait` makes each durable before the call returns.
         self.client.upload_points(self.collection, structs, batch_size=UPLOAD_BATCH, wait=True)
@@ -205,6 +208,25 @@ class ClientStore(QdrantStore):
                 search_params=self._search_params(using))
         except Exception:
             # Only a check after the fact: a round trip per search just for this would be waste.
+            if not self.exists():
+                raise self._missing() from None
+            raise
+        return [StoredHit(track_id=str((h.payload or {}).get("track_id", h.id)),
+                          score=float(h.score), payload=dict(h.payload or {}))
+                for h in response.points]
+
+    def search_fused(self, queries: dict[str, np.ndarray], k: int, fusion: str,
+                     weights: dict[str, float] | None = None,
+                     exclude_track_ids: list[str] | None = None,
+                     where: SearchFilter | None = None) -> list[StoredHit]:
+        query_filter = client_filter(where, exclude_track_ids)
+        prefetch, query = client_fused_query(queries, k, fusion, weights, query_filter,
+                                             self._search_params)
+        try:
+            response = self.client.query_points(self.collection, prefetch=prefetch, query=query,
+                                                query_filter=query_filter, limit=int(k),
+                                                with_payload=True)
+        except Exception:
             if not self.exists():
                 raise self._missing() from None
             raise

@@ -1,4 +1,4 @@
-"""`musicsearch playlists simulate|train`: the playlist modality's CLI (its parser and
+"""`musicsearch playlists simulate|train|tower`: the playlist modality's CLI (its parser and
 handlers, kept out of cli.py). Library work is in training/playlists/."""
 from __future__ import annotations
 
@@ -42,9 +42,14 @@ def add_playlist_commands(commands) -> None:
     train.add_argument("--min-count", type=_positive, default=1,
                        help="playlists a track must be in to get a vector (default: %(default)s)")
     train.add_argument("--seed", type=int, default=0)
+    from .cultural_commands import add_tower_command
+    add_tower_command(actions, _positive)
 
 
 def cmd_playlists(args) -> int:
+    if args.playlists_command == "tower":
+        from .cultural_commands import cmd_playlist_tower
+        return cmd_playlist_tower(args)
     return _simulate(args) if args.playlists_command == "simulate" else _train(args)
 
 
