@@ -267,24 +267,24 @@ class EdgeStore(QdrantStore):
     def search(self, vector: np.ndarray, k: int, using: str = MUSIC,
                exclude_track_ids: list[str] | None = None,
                where: SearchFilter | None = None) -> list[StoredHit]:
-        shard = self._open()
         query_filter = edge_filter(where, exclude_track_ids)
-        hits = shard.query(QueryRequest(
+        return self._query(QueryRequest(
             query=Query.Nearest(np.asarray(vector, dtype=np.float32), using=using),
             filter=query_filter, limit=int(k), with_payload=True,
             params=self._search_params(using)))
+
+    def _query(self, request: QueryRequest) -> list[StoredHit]:
         return [StoredHit(track_id=str((h.payload or {}).get("track_id", h.id)),
-                          score=float(h.score), payload=dict(h.payload or {})) for h in hits]
+                          score=float(h.score), payload=dict(h.payload or {}))
+                for h in self._open().query(request)]
 
     def search_fused(self, queries: dict[str, np.ndarray], k: int, fusion: str,
                      weights: dict[str, float] | None = None,
                      exclude_track_ids: list[str] | None = None,
                      where: SearchFilter | None = None) -> list[StoredHit]:
-        request = edge_fused_request(queries, k, fusion, weights,
-                                     edge_filter(where, exclude_track_ids), self._search_params)
-        return [StoredHit(track_id=str((h.payload or {}).get("track_id", h.id)),
-                          score=float(h.score), payload=dict(h.payload or {}))
-                for h in self._open().query(request)]
+        return self._query(edge_fused_request(queries, k, fusion, weights,
+                                              edge_filter(where, exclude_track_ids),
+                                              self._search_params))
 
     def get_vector(self, track_id: str, using: str = MUSIC) -> np.ndarray | None:
         schema = self.schema()

@@ -200,20 +200,9 @@ class ClientStore(QdrantStore):
     def search(self, vector: np.ndarray, k: int, using: str = MUSIC,
                exclude_track_ids: list[str] | None = None,
                where: SearchFilter | None = None) -> list[StoredHit]:
-        query_filter = client_filter(where, exclude_track_ids)
-        try:
-            response = self.client.query_points(
-                self.collection, query=np.asarray(vector, dtype=np.float32).tolist(),
-                using=using, query_filter=query_filter, limit=int(k), with_payload=True,
-                search_params=self._search_params(using))
-        except Exception:
-            # Only a check after the fact: a round trip per search just for this would be waste.
-            if not self.exists():
-                raise self._missing() from None
-            raise
-        return [StoredHit(track_id=str((h.payload or {}).get("track_id", h.id)),
-                          score=float(h.score), payload=dict(h.payload or {}))
-                for h in response.points]
+        return self._query(query=np.asarray(vector, dtype=np.float32).tolist(), using=using,
+                           query_filter=client_filter(where, exclude_track_ids), limit=int(k),
+                           search_params=self._search_params(using))
 
     def search_fused(self, queries: dict[str, np.ndarray], k: int, fusion: str,
                      weights: dict[str, float] | None = None,
@@ -222,11 +211,15 @@ class ClientStore(QdrantStore):
         query_filter = client_filter(where, exclude_track_ids)
         prefetch, query = client_fused_query(queries, k, fusion, weights, query_filter,
                                              self._search_params)
+        return self._query(prefetch=prefetch, query=query, query_filter=query_filter,
+                           limit=int(k))
+
+    def _query(self, **request) -> list[StoredHit]:
+        """`query_points` with payloads, as hits."""
         try:
-            response = self.client.query_points(self.collection, prefetch=prefetch, query=query,
-                                                query_filter=query_filter, limit=int(k),
-                                                with_payload=True)
+            response = self.client.query_points(self.collection, with_payload=True, **request)
         except Exception:
+            # Only a check after the fact: a round trip per search just for this would be waste.
             if not self.exists():
                 raise self._missing() from None
             raise
