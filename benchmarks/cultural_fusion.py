@@ -3,7 +3,8 @@
 playlist data is rich) on our data. Results: docs/results/cultural-fusion.md.
 
 For each seed and each number of sessions per listener (200 listeners):
-  simulate sessions (training/playlists/sessions.py) → Word2Vec track vectors (CBOW,
+  simulate sessions (training/playlists/sessions.py; by default across splits, as Won's
+  user-item data spans train and test songs: only the tags are split) → Word2Vec track vectors (CBOW,
   whole-playlist window) → a playlist tower for the shipped model, trained on the train
   split against its frozen word tower, plus the cold-start predictor → the test split:
   tag MAP for acoustic / cultural / rrf / weighted, and similar-by-example triplet accuracy.
@@ -60,7 +61,7 @@ def test_audio_vectors(model, records, songs, test_catalog: Path | None) -> dict
 
 
 def one_run(model, records, songs, test_audio: dict, sessions: int, seed: int,
-            listeners: int) -> dict:
+            listeners: int, within_split: bool = False) -> dict:
     from training.cultural import CulturalConfig, add_playlist_tower, fit_playlist_tower
     from training.evaluation.cultural import (cultural_vectors, fused_tag_metrics,
                                               similarity_triplets, triplet_accuracy)
@@ -68,8 +69,8 @@ def one_run(model, records, songs, test_audio: dict, sessions: int, seed: int,
     from training.playlists.word2vec import (PlaylistWord2VecConfig, save_track_vectors,
                                              train_track_vectors)
     started = time.perf_counter()
-    playlists = simulate_sessions(records, SessionConfig(listeners=listeners,
-                                                         sessions=sessions, seed=seed))
+    playlists = simulate_sessions(records, SessionConfig(listeners=listeners, sessions=sessions,
+                                                         within_split=within_split, seed=seed))
     vectors = train_track_vectors(playlists, PlaylistWord2VecConfig(seed=seed))
     by_id = dict(zip((r.track_id for r in records), songs))
     with tempfile.TemporaryDirectory() as folder:
@@ -81,6 +82,7 @@ def one_run(model, records, songs, test_audio: dict, sessions: int, seed: int,
     test_records = [records[i] for i in test]
     triplets = similarity_triplets(test_records, 2000, seed=seed)
     row = {"sessions_per_listener": sessions, "sessions": len(playlists), "seed": seed,
+           "within_split": within_split,
            "plays": sum(len(p.tracks) for p in playlists), "tower": report.to_dict(),
            "n_test": len(test), "triplets": len(triplets), "conditions": {}}
     for condition, audio in test_audio.items():
@@ -110,6 +112,51 @@ def one_run(model, records, songs, test_audio: dict, sessions: int, seed: int,
             "seconds": round(time.perf_counter() - started, 1)}
 
 
+def _cell(values: list[float]) -> str:
+    mean = float(np.mean(values))
+    return f"{mean:.3f} ± {np.std(values):.3f}" if len(values) > 1 else f"{mean:.3f}"
+
+
+METHODS = ("acoustic", "cultural", "rrf", "weighted")
+
+
+def report(rows: list[dict], condition: str) -> str:
+    """Markdown tables (mean ± sd over seeds) of one audio condition."""
+    by_level: dict[int, list[dict]] = {}
+    for row in rows:
+        by_level.setdefault(row["sessions"], []).append(row["conditions"][condition])
+    out = [f"Tag retrieval MAP, test split ({condition}):", "",
+           "| sessions | seeds | coverage | acoustic | cultural | fused rrf | fused weighted "
+           "(0.5) | random |", "|---|---|---|---|---|---|---|---|"]
+    for level, runs in sorted(by_level.items()):
+        out.append(f"| {level:,} | {len(runs)} | {_cell([r['test_coverage'] for r in runs])} | "
+                   + " | ".join(_cell([r["map"][m] for r in runs]) for m in METHODS)
+                   + f" | {_cell([r['random_map'] for r in runs])} |")
+    out += ["", f"Cold start for every test track (cultural predicted from audio; {condition}):",
+            "", "| sessions | acoustic | cultural (predicted) | fused rrf | fused weighted |",
+            "|---|---|---|---|---|"]
+    for level, runs in sorted(by_level.items()):
+        out.append(f"| {level:,} | "
+                   + " | ".join(_cell([r["map_cold_start"][m] for r in runs]) for m in METHODS)
+                   + " |")
+    out += ["", f"Similar-by-example triplet accuracy ({condition}; chance 0.5):", "",
+            "| sessions | acoustic | cultural | fused (mean cosine) |", "|---|---|---|---|"]
+    for level, runs in sorted(by_level.items()):
+        out.append(f"| {level:,} | " + " | ".join(
+            _cell([r["triplet_accuracy"][m] for r in runs])
+            for m in ("acoustic", "cultural", "fused")) + " |")
+    categories = sorted(next(iter(by_level.values()))[0]["map_by_category"]["acoustic"])
+    out += ["", f"MAP by tag category, acoustic / cultural ({condition}):", "",
+            "| sessions | " + " | ".join(categories) + " |",
+            "|---|" + "---|" * len(categories)]
+    for level, runs in sorted(by_level.items()):
+        out.append(f"| {level:,} | " + " | ".join(
+            f"{np.mean([r['map_by_category']['acoustic'][c] for r in runs]):.2f} / "
+            f"{np.mean([r['map_by_category']['cultural'][c] for r in runs]):.2f}"
+            for c in categories) + " |")
+    return "\n".join(out)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sessions", type=int, nargs="+", default=[1, 5, 25, 100],
@@ -117,9 +164,19 @@ def main(argv=None) -> int:
     parser.add_argument("--listeners", type=int, default=200)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--out", type=Path, required=True, help="JSON lines, appended")
+    parser.add_argument("--report", action="store_true",
+                        help="only print the tables of the runs in --out")
+    parser.add_argument("--within-split", action="store_true",
+                        help="sessions never mix splits (then the test tracks' Word2Vec "
+                             "vectors form their own component, unaligned with training's)")
     parser.add_argument("--test-catalog", type=Path, default=None,
                         help="another rendering of the test split (same track ids)")
     args = parser.parse_args(argv)
+    if args.report:
+        rows = [json.loads(line) for line in args.out.read_text().splitlines() if line]
+        for condition in rows[0]["conditions"]:
+            print(report(rows, condition) + "\n")
+        return 0
     import torch
     torch.set_num_threads(1)
     from retrieval.bundle import load_bundle
@@ -132,7 +189,8 @@ def main(argv=None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     for seed in args.seeds:
         for sessions in args.sessions:
-            row = one_run(model, records, songs, test_audio, sessions, seed, args.listeners)
+            row = one_run(model, records, songs, test_audio, sessions, seed, args.listeners,
+                          args.within_split)
             row["model"] = model.fingerprint     # the shipped model the tower was added to
             with open(args.out, "a") as out:
                 out.write(json.dumps(row) + "\n")

@@ -28,7 +28,9 @@ from retrieval.towers.playlist import PLAYLIST_VECTORS
 from training.cultural import CulturalConfig, add_playlist_tower, fit_playlist_tower
 from training.playlists.word2vec import (PlaylistWord2VecConfig, save_track_vectors,
                                          train_track_vectors)
+from ui.callbacks import run_search
 from ui.cli import main
+from ui.form import form_fields
 from ui.query_args import query_from_fields
 
 COLD = "t7"    # the track no playlist holds
@@ -162,6 +164,12 @@ def test_searcher_fusion_and_why_line(cultural_bundle, tiny_audio, feature_cache
                                                      exclude_track_ids=["t0"])]
         assert [h.track_id for h in like.hits] == expected
         assert [h.track_id for h in searcher.search(text="piano", k=8).hits] == acoustic
+        # the app's path: the Search tab's and URL's fields, as the form cleans them
+        status, rows = run_search(searcher, "piano", None, 8,
+                                  fields=form_fields(fusion="rrf", mode=None))
+        assert [r.track_id for r in rows] == reference and "cultural #" in rows[0].why
+        status, rows = run_search(searcher, "piano", None, 8, fields=form_fields(fusion="loud"))
+        assert rows == [] and "must be one of acoustic, cultural, rrf, weighted" in status
 
 
 def test_collection_without_cultural_refuses_fusion(tiny_model, tiny_audio, feature_cache,
