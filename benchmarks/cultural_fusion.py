@@ -127,11 +127,14 @@ def report(rows: list[dict], condition: str) -> str:
         by_level.setdefault(row["sessions"], []).append(row["conditions"][condition])
     out = [f"Tag retrieval MAP, test split ({condition}):", "",
            "| sessions | seeds | coverage | acoustic | cultural | fused rrf | fused weighted "
-           "(0.5) | random |", "|---|---|---|---|---|---|---|---|"]
+           "(0.5) | random | covered only: acoustic / cultural |",
+           "|---|---|---|---|---|---|---|---|---|"]
     for level, runs in sorted(by_level.items()):
         out.append(f"| {level:,} | {len(runs)} | {_cell([r['test_coverage'] for r in runs])} | "
                    + " | ".join(_cell([r["map"][m] for r in runs]) for m in METHODS)
-                   + f" | {_cell([r['random_map'] for r in runs])} |")
+                   + f" | {_cell([r['random_map'] for r in runs])} | "
+                   + " / ".join(f"{np.mean([r['map_covered'][m] for r in runs]):.3f}"
+                                for m in ("acoustic", "cultural")) + " |")
     out += ["", f"Cold start for every test track (cultural predicted from audio; {condition}):",
             "", "| sessions | acoustic | cultural (predicted) | fused rrf | fused weighted |",
             "|---|---|---|---|---|"]
