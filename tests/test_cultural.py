@@ -20,7 +20,7 @@ from index.points import IndexPoint
 from index.schema import CollectionSchema
 from index.server_store import ClientStore
 from retrieval.bundle import BundleError, load_bundle, save_bundle
-from retrieval.catalog import Playlist, read_catalog
+from retrieval.catalog import Playlist, read_catalog, read_playlists
 from retrieval.fusion import RRF, WEIGHTED, check_fusion, rrf_scores, weighted_scores
 from retrieval.query import QueryError
 from retrieval.search import Searcher
@@ -215,3 +215,16 @@ def test_bundle_with_altered_word2vec_side_file_is_refused(cultural_bundle, tmp_
         load_bundle(copy)
     assert "\n" not in str(error.value)
     assert load_bundle(cultural_bundle).has_tower("playlist")
+
+
+def test_simulated_sessions_mix_splits_only_when_asked(tiny_audio, tmp_path, capsys):
+    folder, records = tiny_audio
+    split = {r.track_id: r.split for r in records}
+    mixed = {}
+    for flags in ([], ["--across-splits"]):
+        out = tmp_path / f"sessions{len(flags)}.jsonl"
+        assert main(["playlists", "simulate", "--catalog", str(folder / "catalog.jsonl"),
+                     "--out", str(out), "--listeners", "5", "--sessions", "4", *flags]) == 0
+        playlists = read_playlists(out)
+        mixed[bool(flags)] = sum(len({split[t] for t in p.tracks}) > 1 for p in playlists)
+    assert mixed == {False: 0, True: mixed[True]} and mixed[True] > 0
