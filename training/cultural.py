@@ -28,7 +28,8 @@ import torch.nn.functional as F
 
 from retrieval.catalog import TrackRecord
 from retrieval.model import MusicSearchModel
-from retrieval.towers.playlist import PlaylistTower, PlaylistTowerConfig, read_track_vectors
+from retrieval.towers.playlist import PlaylistTower, PlaylistTowerConfig
+from retrieval.track_vectors import read_track_vectors
 from retrieval.typed_config import ConfigError
 
 from .objectives import OBJECTIVES, objective_params
@@ -103,7 +104,7 @@ def fit_playlist_tower(model: MusicSearchModel, vectors_path, records: list[Trac
     problems = config.problems()
     if problems:
         raise ConfigError("cultural tower: " + "; ".join(problems))
-    track_ids, vectors = read_track_vectors(vectors_path)
+    vectors = read_track_vectors(vectors_path)[1]
     tower = PlaylistTower(PlaylistTowerConfig(vector_dim=vectors.shape[1],
                                               hidden_dim=config.hidden_dim,
                                               joint_dim=model.config.joint_dim,

@@ -42,7 +42,7 @@ def _song_vectors(model, records) -> dict:
 def cmd_playlist_tower(args) -> int:
     from retrieval.bundle import load_bundle, save_bundle
     from retrieval.catalog import read_catalog
-    from retrieval.towers.playlist import read_track_vectors
+    from retrieval.track_vectors import read_track_vectors
     from training.cultural import CulturalConfig, add_playlist_tower, fit_playlist_tower
     from training.playlists.readers import PlaylistError
     out = Path(args.out)

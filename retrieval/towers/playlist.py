@@ -13,7 +13,6 @@ vector (joint space) to a cultural vector instead, and the index marks it as pre
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,28 +21,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..track_vectors import read_track_vectors
 from ..vectors import finite_output, l2_normalize
 from .registry import register_tower
 
-__all__ = ["PlaylistTowerConfig", "PlaylistTower", "read_track_vectors", "PLAYLIST_VECTORS"]
+__all__ = ["PlaylistTowerConfig", "PlaylistTower", "PLAYLIST_VECTORS"]
 
 PLAYLIST_VECTORS = "playlist_word2vec.safetensors"   # the side file's default name
-
-
-def read_track_vectors(path: str | Path) -> tuple[list[str], np.ndarray]:
-    """(track ids, (n, dim) float32 vectors) of a playlist vectors file; ValueError (one
-    line) if it is not one."""
-    from safetensors import SafetensorError, safe_open
-    try:
-        with safe_open(str(path), framework="numpy") as handle:
-            track_ids = json.loads((handle.metadata() or {})["track_ids"])
-            vectors = np.asarray(handle.get_tensor("vectors"), dtype=np.float32)
-    except (OSError, KeyError, ValueError, SafetensorError) as error:
-        raise ValueError(f"{path}: not a playlist vectors file ({error})") from None
-    if vectors.ndim != 2 or len(track_ids) != len(vectors):
-        raise ValueError(f"{path}: {len(track_ids)} track ids for vectors of shape "
-                         f"{vectors.shape}")
-    return [str(t) for t in track_ids], vectors
 
 
 def _mlp(inputs: int, hidden: int, out: int, dropout: float) -> nn.Sequential:
@@ -92,7 +76,7 @@ class PlaylistTower(nn.Module):
 
     # ---- the Word2Vec side file ----------------------------------------------------------
     def set_track_vectors(self, path: str | Path) -> None:
-        track_ids, vectors = read_track_vectors(path)
+        track_ids, vectors, _ = read_track_vectors(path)
         if vectors.shape[1] != self.config.vector_dim:
             raise ValueError(f"{path}: vectors have {vectors.shape[1]} dimensions, the "
                              f"playlist tower expects {self.config.vector_dim}")
