@@ -12,13 +12,17 @@ symlink, a FIFO, a model output that is not finite) is listed in the summary wit
 reason, and the rest are indexed. Only those expected per-track errors are caught: any
 other exception (a bug, MemoryError) propagates, after the batches already stored.
 
-`encode_batch` is a pure function of (model, records, cache) → points, so the encoding
-step can run on a distributed engine (e.g. Ray Data `map_batches`) and feed `upsert`.
+Encoding is an `Encoder`: a function of (model, records, cache, batch_size, store) that
+yields the results of one batch at a time. The local engine (`local_encoder`) runs
+`encode_batch` in this process; `index.ray_engine` runs the same per-track steps
+(`read_features`, then `make_point`) as Ray tasks and actors. Planning (what to encode,
+skip or refresh), writing the points that come back, counting and the end of the run are
+the same for every engine.
 """
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -34,17 +38,18 @@ from retrieval.paths import default_cache_dir
 from retrieval.search import FingerprintMismatch
 
 from .changes import UnreadableTrack, file_state, plan_changes, remove_gone
-from .points import IndexPoint, InvalidPoint, build_payload
+from .points import FileState, IndexPoint, InvalidPoint, build_payload
 from .schema import OPTIMIZE_MIN_POINTS, CollectionSchema
 from .sources import TrackSource, collect_tracks
 from .store import QdrantStore, StoreError
 from .summary import INVALID_VECTOR, UNREADABLE, IngestSummary, Skipped
 
-__all__ = ["IngestSummary", "IndexFailure", "index_tracks", "encode_batch", "add_cultural",
-           "collect_tracks", "TrackSource"]
+__all__ = ["IngestSummary", "IndexFailure", "StoredPoint", "Result", "Encoder", "index_tracks",
+           "encode_batch", "local_encoder", "read_features", "make_point", "add_cultural",
+           "track_failure", "TRACK_ERRORS", "collect_tracks", "TrackSource"]
 
 # The per-track errors a bad input can cause; anything else is a bug and must surface.
-_TRACK_ERRORS = (AudioDecodeError, UnreadableTrack, InvalidPoint)
+TRACK_ERRORS = (AudioDecodeError, UnreadableTrack, InvalidPoint)
 # Points per upsert: 1024 ingested 1.8× faster than 32 (issue 8). Encoded points also go
 # out after at most WRITE_EVERY_S seconds, so an interrupt loses little encoding work.
 UPSERT_BATCH = 1024
@@ -63,6 +68,20 @@ class IndexFailure:
         return Skipped(self.path, self.kind, self.reason)
 
 
+@dataclass
+class StoredPoint:
+    """A track encoded and written by a worker of a distributed engine (a server collection
+    under `--engine ray`): the run only counts it."""
+    track_id: str
+
+
+Result = IndexPoint | IndexFailure | StoredPoint
+# (model, records to encode, feature cache, batch size, store) → the results of one batch at
+# a time, one result per record, in order.
+Encoder = Callable[[MusicSearchModel, list[TrackRecord], FeatureCache, int, QdrantStore],
+                   Iterator[list[Result]]]
+
+
 def _one_line(error: BaseException) -> str:
     return display_text(first_line(error))
 
@@ -71,6 +90,31 @@ def _kind(error: BaseException) -> str:
     if isinstance(error, UnreadableTrack):
         return error.kind
     return INVALID_VECTOR if isinstance(error, InvalidPoint) else UNREADABLE
+
+
+def track_failure(record: TrackRecord, error: BaseException) -> IndexFailure:
+    """One of TRACK_ERRORS as the listed failure of `record`."""
+    return IndexFailure(record.track_id, display_text(record.path), _one_line(error),
+                        _kind(error))
+
+
+def read_features(record: TrackRecord, cache: FeatureCache) -> tuple[FileState, np.ndarray]:
+    """The first step of encoding a track: its file state (size, mtime, content hash) and
+    its log-mel (decoded once, then read from `cache`). Raises one of TRACK_ERRORS."""
+    state = file_state(record.path)
+    return state, cache.mel(record.path, digest=state.content_hash)
+
+
+def make_point(model: MusicSearchModel, record: TrackRecord, state: FileState,
+               mel: np.ndarray, fingerprint: str) -> IndexPoint:
+    """The second step: the model's vectors of a log-mel, with the track's payload, as a
+    checked point. Raises one of TRACK_ERRORS."""
+    song, chunks = model.encode_mel(mel)
+    point = IndexPoint(track_id=record.track_id, music=song, chunks=chunks,
+                       payload=build_payload(record, fingerprint, state))
+    if _has_playlist_tower(model):   # every engine's points get their cultural vector here
+        add_cultural([point], model)
+    return point
 
 
 def encode_batch(model: MusicSearchModel, records: list[TrackRecord],
@@ -82,16 +126,19 @@ def encode_batch(model: MusicSearchModel, records: list[TrackRecord],
     results: list[IndexPoint | IndexFailure] = []
     for record in records:
         try:
-            state = file_state(record.path)
-            song, chunks = model.encode_mel(cache.mel(record.path, digest=state.content_hash))
-            results.append(IndexPoint(track_id=record.track_id, music=song, chunks=chunks,
-                                      payload=build_payload(record, fingerprint, state)))
-        except _TRACK_ERRORS as error:
-            results.append(IndexFailure(record.track_id, display_text(record.path),
-                                        _one_line(error), _kind(error)))
-    if _has_playlist_tower(model):
-        add_cultural([r for r in results if isinstance(r, IndexPoint)], model)
+            state, mel = read_features(record, cache)
+            results.append(make_point(model, record, state, mel, fingerprint))
+        except TRACK_ERRORS as error:
+            results.append(track_failure(record, error))
     return results
+
+
+def local_encoder(model: MusicSearchModel, records: list[TrackRecord], cache: FeatureCache,
+                  batch_size: int, store: QdrantStore) -> Iterator[list[Result]]:
+    """The default engine: `encode_batch` in this process, `batch_size` tracks at a time;
+    the caller writes the points."""
+    for start in range(0, len(records), max(1, batch_size)):
+        yield encode_batch(model, records[start:start + batch_size], cache)
 
 
 def _has_playlist_tower(model) -> bool:
@@ -131,7 +178,7 @@ def _open_collection(store: QdrantStore, model: MusicSearchModel, chunks: bool |
                          cultural_dim=dim)
     if not store.exists():
         store.create(model.config.joint_dim, fingerprint, chunks=chunks, schema=schema)
-    elif given is not None and store.schema() != schema:
+    elif given is not None and store.schema() != store.as_kept(schema):
         raise StoreError(f"collection '{store.collection}' at {store.location} exists with "
                          "other settings (chunks, int8, on-disk): settings apply when a "
                          "collection is created; use a new --collection")
@@ -148,7 +195,8 @@ def index_tracks(model: MusicSearchModel, source: str | Path, store: QdrantStore
                  batch_size: int = 32, progress: bool = True,
                  chunks: bool | None = None, schema: CollectionSchema | None = None,
                  upsert_batch: int = UPSERT_BATCH, build_index: bool = True,
-                 on_progress: Callable[[int, int], None] | None = None) -> IngestSummary:
+                 on_progress: Callable[[int, int], None] | None = None,
+                 encoder: Encoder | None = None) -> IngestSummary:
     """Index a folder of audio or a catalog into `store`; see the module docstring.
 
     Creates the collection if missing, as `schema` says (default `CollectionSchema(dim)`:
@@ -157,7 +205,8 @@ def index_tracks(model: MusicSearchModel, source: str | Path, store: QdrantStore
     collection holds OPTIMIZE_MIN_POINTS songs or more (`build_index=False`: never).
     Raises FingerprintMismatch if the collection was built with another model.
     `summary.complete` is False when anything was skipped. `on_progress(done, total)` is
-    called after each batch (the app's progress bar).
+    called after each batch (the app's progress bar). `encoder` runs the encoding
+    (default `local_encoder`; `index.ray_engine.RayEncoder` for `--engine ray`).
     """
     started = time.perf_counter()
     fingerprint = _fingerprint(model)
@@ -178,22 +227,24 @@ def index_tracks(model: MusicSearchModel, source: str | Path, store: QdrantStore
                dynamic_ncols=True)
     pending: list[IndexPoint] = []
     written = time.monotonic()
+    done = len(tracks.records) - len(plan.encode)
+    encode = encoder if encoder is not None else local_encoder
     try:
-        for start in range(0, len(plan.encode), max(1, batch_size)):
-            results = encode_batch(model, plan.encode[start:start + batch_size], cache)
+        for results in encode(model, plan.encode, cache, batch_size, store):
             points = [r for r in results if isinstance(r, IndexPoint)]
             pending += points
             if len(pending) >= upsert_batch or time.monotonic() - written > WRITE_EVERY_S:
                 batch, pending = pending, []   # a failed write is not retried below
                 store.upsert(batch)  # durable on return: an interrupted run keeps this
                 written = time.monotonic()
-            replaced = sum(1 for p in points if p.track_id in existing)
+            stored = [r for r in results if not isinstance(r, IndexFailure)]
+            replaced = sum(1 for p in stored if p.track_id in existing)
             summary.updated += replaced
-            summary.indexed += len(points) - replaced
+            summary.indexed += len(stored) - replaced
             summary.skipped += [r.to_skipped() for r in results if isinstance(r, IndexFailure)]
             bar.update(len(results))
+            done += len(results)
             if on_progress is not None:   # counted here: a disabled bar counts nothing
-                done = len(tracks.records) - len(plan.encode) + start + len(results)
                 on_progress(done, len(tracks.records))
             bar.set_postfix(skipped=len(summary.skipped))
         batch, pending = pending, []
