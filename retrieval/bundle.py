@@ -237,7 +237,10 @@ def load_bundle(folder: str | Path | None = None) -> MusicSearchModel:
     _check_external(folder, model, config.get("external"))
     for tower in model.towers.values():
         if hasattr(tower, "use_side_files"):
-            tower.use_side_files(side_files)
+            try:
+                tower.use_side_files(side_files)
+            except ValueError as error:   # a side file the tower cannot read
+                raise BundleError(f"{folder}: {first_line(error)}") from None
     try:
         weights = load_file(str(folder / WEIGHTS_FILE))
     except Exception as error:  # safetensors raises its own error type for damaged files

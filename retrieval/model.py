@@ -97,6 +97,16 @@ class MusicSearchModel(nn.Module):
         out = np.asarray(tower.encode_sentences(list(texts)), dtype=np.float32)
         return l2_normalize(_finite(out, ", ".join(repr(t) for t in texts))).astype(np.float32)
 
+    # ---- cultural side (playlist tower) ------------------------------------------------
+    def encode_cultural(self, track_ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Cultural vectors of the tracks in the playlists: ((known, joint_dim) unit
+        vectors, (n,) bool mask of the known ones); MissingTower without a playlist tower."""
+        return self.tower("playlist").encode(list(track_ids))
+
+    def predict_cultural(self, song_vectors: np.ndarray) -> np.ndarray:
+        """Cold start: audio song vectors (n, joint_dim) → predicted cultural vectors."""
+        return self.tower("playlist").predict(song_vectors)
+
     # ---- audio side ------------------------------------------------------------------
     @torch.no_grad()
     def encode_chunks(self, chunks: np.ndarray, batch_size: int = 64,
