@@ -139,3 +139,39 @@ def test_augmentation_is_refused_for_cached_backbone_features(tmp_path):
                           {"augment.gain.p": 0.5, "out": str(tmp_path / "run")})
     config = load_train_config("configs/musicnn_mtt.yaml", {"out": str(tmp_path / "run")})
     assert config.model.towers["audio"].type == "musicnn_mtt"
+
+
+def test_the_classification_baseline_ranks_by_backbone_tags_next_to_a_model(
+        tiny_audio, tiny_model, tmp_path):
+    from training.evaluation.backbone_tags import (backbone_scores, compare_on_mapped_tags,
+                                                   load_tag_map)
+    from training.random_baseline import expected_random_ap
+    from retrieval.catalog import read_catalog
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("mtt:\n  same:\n    piano: [pianoforte]\n")
+    with pytest.raises(ValueError, match="pianoforte is not one of the mtt backbone's tags"):
+        load_tag_map(bad)
+    good = tmp_path / "map.yaml"
+    good.write_text("mtt:\n  same:\n    piano: [piano]\n    slow: [slow]\n"
+                    "  near:\n    violin: [violin, strings]\n")
+    mapping = load_tag_map(good)
+    assert mapping == {"mtt": {"piano": ["piano"], "slow": ["slow"],
+                               "violin": ["violin", "strings"]}}
+    records = read_catalog(tiny_audio[0] / "catalog.jsonl")
+    scores = backbone_scores(records[:2], "mtt", mapping["mtt"], tmp_path / "features")
+    backbone = load_musicnn("mtt")
+    probabilities = backbone(torch.from_numpy(audio_to_musicnn_patches(records[0].path)))[0]
+    mean = probabilities.mean(dim=0).numpy()
+    tags = backbone.tags
+    expected = [mean[tags.index("piano")], mean[tags.index("slow")],
+                max(mean[tags.index("violin")], mean[tags.index("strings")])]
+    np.testing.assert_allclose(scores[0], expected, atol=2e-3)
+    result = compare_on_mapped_tags(records, mapping, {"tiny": tiny_model},
+                                    tmp_path / "features", min_positives=2)["mtt"]
+    assert set(result["map"]) == {"musicnn_mtt tags", "tiny"}
+    for tag, info in result["tags"].items():
+        positives = sum(tag in r.tags for r in records)
+        assert info["positives"] == positives
+        assert info["random_ap"] == pytest.approx(expected_random_ap(len(records), positives))
+        assert all(0 <= result["ap"][row][tag] <= 1 for row in result["ap"])
