@@ -175,3 +175,49 @@ def test_the_classification_baseline_ranks_by_backbone_tags_next_to_a_model(
         assert info["positives"] == positives
         assert info["random_ap"] == pytest.approx(expected_random_ap(len(records), positives))
         assert all(0 <= result["ap"][row][tag] <= 1 for row in result["ap"])
+
+
+def test_a_tiny_training_run_trains_a_head_on_cached_backbone_features(tiny_audio, tmp_path,
+                                                                       monkeypatch):
+    import yaml
+    from training.trainer import train
+
+    folder, records = tiny_audio
+    config_path = tmp_path / "tiny.yaml"
+    config_path.write_text(yaml.safe_dump({
+        "data": {"corpus": str(folder), "min_tag_tracks": 1, "cache_dir": str(tmp_path / "c")},
+        "model": {"towers": {"audio": {"type": "musicnn_mtt", "hidden_dim": 32, "joint_dim": 16},
+                             "word": {"type": "word_mlp", "hidden_dim": 32, "joint_dim": 16}},
+                  "max_chunks": 2},
+        "objective": {"sampler": "random"},
+        "optim": {"batch_size": 4, "steps_per_epoch": 2, "epochs": 2}}))
+    calls = []
+    original = BackboneFeatures.extract
+    monkeypatch.setattr(BackboneFeatures, "extract",
+                        lambda self, path: calls.append(path) or original(self, path))
+    result = train(load_train_config(config_path), tmp_path / "run", progress=False,
+                   log=lambda m: None)
+    assert len(calls) == len(records)           # each clip once, for all epochs and the test
+    model = load_bundle(result.bundle)
+    assert model.config.towers["audio"].type == "musicnn_mtt"
+    vector = model.encode_audio(folder / records[0].path)
+    assert vector.shape == (16,) and abs(np.linalg.norm(vector) - 1) < 1e-5
+
+
+def test_a_musicnn_model_indexes_a_folder_through_its_own_front_end(tiny_audio, store, tmp_path):
+    from index import index_tracks
+    from retrieval.search import Searcher
+
+    folder, records = tiny_audio
+    torch.manual_seed(2)
+    save_bundle(_model("musicnn_msd", feature="pooled"), tmp_path / "bundle")
+    model = load_bundle(tmp_path / "bundle")
+    summary = index_tracks(model, folder / "catalog.jsonl", store,
+                           cache_dir=tmp_path / "features", progress=False)
+    assert (summary.indexed, summary.failed) == (8, [])
+    # the index holds the same vectors the model gives each file on its own
+    path = folder / records[5].path
+    np.testing.assert_allclose(store.get_vector(records[5].track_id),
+                               model.encode_audio(path), atol=1e-3)
+    hits = Searcher(model, store).search(audio=path, k=3).hits
+    assert hits[0].track_id == records[5].track_id
