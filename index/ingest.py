@@ -221,7 +221,7 @@ def index_tracks(model: MusicSearchModel, source: str | Path, store: QdrantStore
     summary.skipped += plan.skipped
 
     cache = FeatureCache(cache_dir if cache_dir is not None else default_cache_dir(),
-                         model.config.frontend)
+                         model.config.audio_frontend)
     bar = tqdm(total=len(tracks.records), initial=len(tracks.records) - len(plan.encode),
                unit="track", desc=f"indexing into {store.collection}", disable=not progress,
                dynamic_ncols=True)

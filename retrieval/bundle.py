@@ -134,8 +134,12 @@ def model_card(config: dict, fingerprint: str) -> str:
     model, training = config["model"], config.get("training") or {}
     towers = ", ".join(f"{kind}: {section.get('type')}"
                        for kind, section in model["towers"].items())
+    audio = model["towers"].get("audio") or {}
+    heard = (f"a frozen {audio['type']} backbone's features"    # a tower with its own front end
+             if str(audio.get("type", "")).startswith("musicnn_")
+             else f"{model['frontend']['n_mels']}-band log-mels")
     lines = [f"# musicsearch model `{fingerprint}`", "",
-             f"Text-to-music alignment on {model['frontend']['n_mels']}-band log-mels, "
+             f"Text-to-music alignment on {heard}, "
              f"meeting in a {config['embedding_dim']}-d cosine space.", "",
              f"- towers: {towers}",
              f"- tag vocabulary: {len(model['tags'])} tags",

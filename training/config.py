@@ -251,6 +251,11 @@ class TrainConfig:
             (bool(self.out), "out must name a run folder"),
             (self.sentences.branches != "three" or "sentence" in self.model.towers,
              "sentences.branches: three needs a sentence tower (model.towers.sentence)"),
+            # augmentation transforms log-mels; a frozen backbone's features are cached once
+            (not self.augment.enabled or self.model.audio_frontend is self.model.frontend,
+             "augment: log-mel augmentation does not apply to the cached features of a "
+             "frozen backbone (model.towers.audio.type "
+             f"{getattr(self.model.towers.get('audio'), 'type', None)}); remove it"),
         ]
         problems = (self.data.problems() + self.objective.problems() + self.optim.problems()
                     + self.sentences.problems() + self.augment.problems()

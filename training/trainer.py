@@ -157,9 +157,11 @@ def _train(config: TrainConfig, out_dir: str | Path | None, resume: bool, comman
             f"({warm_start['tensors']} of {warm_start['of']} tensors)")
     tag_inputs = torch.from_numpy(np.stack([model.phrase_vector(t) for t in tags]))
 
-    train_data = load_split(splits["train"], config.model.frontend, config.data.cache_dir,
+    # log-mels, or the cached outputs of a frozen backbone (its tower's own front end)
+    features = config.model.audio_frontend
+    train_data = load_split(splits["train"], features, config.data.cache_dir,
                             "features (train)", progress)
-    valid_data = load_split(splits["valid"], config.model.frontend, config.data.cache_dir,
+    valid_data = load_split(splits["valid"], features, config.data.cache_dir,
                             "features (valid)", progress)
     for path, reason in train_data.failed + valid_data.failed:
         log(f"skipped unreadable {path}: {reason}")
@@ -170,7 +172,7 @@ def _train(config: TrainConfig, out_dir: str | Path | None, resume: bool, comman
         sampler = make_sampler(config.objective.sampler, index)
     except ValueError as error:
         raise ConfigError(f"{catalog}: {error}") from None
-    crops = TrainingCrops.load(train_data, renderings, config.model.frontend, config.augment,
+    crops = TrainingCrops.load(train_data, renderings, features, config.augment,
                                config.data.cache_dir, progress, log)
     pairs = [tag_pair(model, sampler, index, tag_inputs, crops, config.optim.batch_size // shards,
                       config.objective.terms(sampler))]
@@ -285,7 +287,7 @@ def _train(config: TrainConfig, out_dir: str | Path | None, resume: bool, comman
     best = load_bundle(bundle_dir)
     test_metrics = {}
     if splits.get("test"):
-        test_data = load_split(splits["test"], config.model.frontend, config.data.cache_dir,
+        test_data = load_split(splits["test"], features, config.data.cache_dir,
                                "features (test)", progress)
         # The in-memory model has no bundle yet: give it the training tag counts, so that
         # zero-shot tags are told apart from tags too rare for the vocabulary.
