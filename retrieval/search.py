@@ -134,7 +134,7 @@ class Searcher:
         # only sections need the chunking settings: a LightModel builds its config (torch) for them
         config = self.model.config if sections else None
         found = rerank(self.store, plan, stored, k, diverse=diverse, sections=sections,
-                       frontend=config and config.frontend,
+                       frontend=config and config.audio_frontend,
                        max_chunks=config and config.max_chunks)
         hits = [self._hit(h, plan.terms, plan.path, found.similarities.get(h.track_id, {}),
                           found.sections.get(h.track_id)) for h in found.hits]

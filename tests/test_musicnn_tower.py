@@ -221,3 +221,23 @@ def test_a_musicnn_model_indexes_a_folder_through_its_own_front_end(tiny_audio, 
                                model.encode_audio(path), atol=1e-3)
     hits = Searcher(model, store).search(audio=path, k=3).hits
     assert hits[0].track_id == records[5].track_id
+
+
+def test_section_matches_of_a_musicnn_model_are_timed_in_its_3_s_patches(tiny_audio, store,
+                                                                          tmp_path):
+    from index import index_tracks
+    from retrieval.search import Searcher
+
+    folder, records = tiny_audio
+    torch.manual_seed(3)
+    save_bundle(_model("musicnn_msd", feature="pooled"), tmp_path / "bundle")
+    model = load_bundle(tmp_path / "bundle")
+    index_tracks(model, folder / "catalog.jsonl", store, cache_dir=tmp_path / "features",
+                 progress=False, chunks=True)
+    hits = Searcher(model, store).search(audio=folder / records[2].path, k=3,
+                                         sections=True).hits
+    patch_seconds = 187 * 256 / 16000
+    for hit in hits:
+        start, end = hit.section["start"], hit.section["end"]
+        assert abs(end - start - patch_seconds) < 0.01          # one patch per chunk
+        assert abs(start / patch_seconds - round(start / patch_seconds)) < 0.01

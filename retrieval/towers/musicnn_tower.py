@@ -86,6 +86,20 @@ class BackboneFeatures:
     def sample_rate(self) -> int:
         return MusiCNNFrontendConfig().sample_rate
 
+    # A "frame" of these features is one back-to-back 3 s patch: the chunk timing of
+    # retrieval.sections reads hop_length and max_seconds as it does a log-mel front end's.
+    # Its frame count from a duration can exceed the patches by one (the patcher drops an
+    # incomplete tail); sections then fall back to back-to-back chunks, which is exact
+    # whenever a song has no more chunks than max_chunks.
+    @property
+    def hop_length(self) -> int:
+        config = MusiCNNFrontendConfig()
+        return config.patch_frames * config.hop_length
+
+    @property
+    def max_seconds(self) -> float:
+        return MusiCNNFrontendConfig().max_seconds
+
     def to_dict(self) -> dict:
         """What decides the cached values (not the chunking): backbone, weights, front end."""
         from ..bundle import file_sha256
