@@ -52,7 +52,9 @@ def config_differences(saved: dict, current: dict, prefix: str = "") -> list[str
 
 
 def save_checkpoint(folder: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                    state: dict, rng: np.random.Generator) -> None:
+                    state: dict, rng: np.random.Generator,
+                    heads: torch.nn.Module | None = None) -> None:
+    """`heads`: trainable parts outside the model (a pair's projectors), saved beside it."""
     optim = optimizer.state_dict()
     tensors, scalars = {}, {}
     for index, values in optim["state"].items():
@@ -68,11 +70,14 @@ def save_checkpoint(folder: Path, model: torch.nn.Module, optimizer: torch.optim
                   str(staging / "model.safetensors"))
         save_file(tensors, str(staging / "optimizer.safetensors"))
         save_file({"torch_rng": torch.get_rng_state()}, str(staging / "rng.safetensors"))
+        if heads is not None and len(heads.state_dict()):
+            save_file({k: v.detach().contiguous() for k, v in heads.state_dict().items()},
+                      str(staging / "heads.safetensors"))
         (staging / "state.json").write_text(strict_json.dumps(meta, indent=1))
 
 
 def load_checkpoint(folder: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                    rng: np.random.Generator) -> dict:
+                    rng: np.random.Generator, heads: torch.nn.Module | None = None) -> dict:
     """Restore model, optimizer and generators in place; returns the trainer state.
 
     Raises ResumeError, before changing anything, if the checkpoint's model config or tag
@@ -95,6 +100,8 @@ def load_checkpoint(folder: Path, model: torch.nn.Module, optimizer: torch.optim
             weights = legacy_state_dict(weights)
         optimizer_tensors = load_file(str(folder / "optimizer.safetensors"))
         torch_rng = load_file(str(folder / "rng.safetensors"))["torch_rng"]
+        wanted = heads is not None and len(heads.state_dict()) > 0
+        head_weights = load_file(str(folder / "heads.safetensors")) if wanted else None
         trainer_state, scalars = meta["state"], meta["scalars"]
         param_groups, numpy_rng = meta["param_groups"], meta["numpy_rng"]
     except ResumeError:
@@ -107,6 +114,12 @@ def load_checkpoint(folder: Path, model: torch.nn.Module, optimizer: torch.optim
     except RuntimeError as error:   # a checkpoint from before configs were recorded
         raise ResumeError(f"cannot resume from {folder}: its weights do not fit the config "
                           f"({first_line(error)})") from None
+    if head_weights is not None:
+        try:
+            heads.load_state_dict(head_weights)
+        except RuntimeError as error:
+            raise ResumeError(f"cannot resume from {folder}: its projectors do not fit the "
+                              f"config ({first_line(error)})") from None
     state: dict[int, dict] = {}
     for key, value in optimizer_tensors.items():
         index, name = key.split(".", 1)
