@@ -110,7 +110,8 @@ class Projector(nn.Sequential):
     """Thesis §5's projector H: one hidden layer, ReLU."""
 
     def __init__(self, in_dim: int, hidden: int, out_dim: int):
-        super().__init__(nn.Linear(in_dim, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, out_dim))
+        super().__init__(nn.Linear(in_dim, hidden), nn.ReLU(inplace=True),
+                         nn.Linear(hidden, out_dim))
 
 
 def playlist_pair(model, stream, vectors: np.ndarray | None,
@@ -135,7 +136,8 @@ def playlist_pair(model, stream, vectors: np.ndarray | None,
         anchors, positives = pairs[:, 0], pairs[:, 1]
         relevant = torch.from_numpy(shared_track_mask(pairs))
         if table is None:   # both sides audio: one batch through the tower (shared batch norm)
-            both = audio_head(model.towers["audio"](crops(np.concatenate([anchors, positives]), rng)))
+            tracks = np.concatenate([anchors, positives])
+            both = audio_head(model.towers["audio"](crops(tracks, rng)))
             return PairBatch(both[len(pairs):], both[:len(pairs)], relevant)
         audio = audio_head(model.towers["audio"](crops(anchors, rng)))
         return PairBatch(heads[1](table[positives]), audio, relevant)

@@ -101,7 +101,8 @@ class PairStream:
     def __init__(self, strategy: str, playlists: list[np.ndarray], n_tracks: int,
                  eligible: np.ndarray | None = None, top: int = 10):
         if strategy not in PAIR_STRATEGIES:
-            raise ValueError(f"pair strategy {strategy!r} is not one of {', '.join(PAIR_STRATEGIES)}")
+            raise ValueError(f"pair strategy {strategy!r} is not one of "
+                             f"{', '.join(PAIR_STRATEGIES)}")
         eligible = np.ones(n_tracks, bool) if eligible is None else np.asarray(eligible, bool)
         self.strategy = strategy
         self.playlists = [p[eligible[p]] for p in playlists]
