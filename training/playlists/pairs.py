@@ -15,6 +15,10 @@ draws a new epoch when they run out, so every epoch's pairs are new (Table 5.1's
 A batch's `relevant` mask marks two pairs that share a track, so the same track (or a
 co-occurring one) is never pushed away from itself when an epoch boundary falls inside
 a batch.
+
+A stream's unused pairs are not checkpointed: a resumed run starts a fresh epoch of
+pairs (from the restored generator), so it does not draw exactly what an uninterrupted
+run would have.
 """
 from __future__ import annotations
 
