@@ -13,6 +13,7 @@ from safetensors.torch import load_file
 
 from retrieval.bundle import load_bundle
 from retrieval.model import MusicSearchModel
+from training.checkpoint import ResumeError
 from training.config import ConfigError, load_train_config
 from training.objectives import contrastive
 from training.playlists.pairs import (PairStream, co_pairs, own_pairs, shared_track_mask,
@@ -145,6 +146,11 @@ def test_pretrain_on_playlists_then_fine_tune_from_it(tiny_audio, tmp_path):
     assert any(m.startswith("initialised audio") for m in logs)
     tuned_terms = json.loads((tmp_path / "tune" / "checkpoint" / "state.json").read_text())
     assert list(tuned_terms["state"]["history"][0]["terms"]) == ["tags"]
+    # a tag-only run's checkpoint cannot be resumed with the playlist pair switched on
+    tune["playlists"] = _pretrain_config(tiny_audio, tmp_path)["playlists"]
+    with pytest.raises(ResumeError, match="trained without the projectors"):
+        train(load_train_config(_write(tmp_path / "tune.yaml", tune)), tmp_path / "tune",
+              resume=True, progress=False, log=logs.append)
 
 
 def test_tco_against_co_occurring_audio_trains(tiny_audio, tmp_path):

@@ -100,8 +100,13 @@ def load_checkpoint(folder: Path, model: torch.nn.Module, optimizer: torch.optim
             weights = legacy_state_dict(weights)
         optimizer_tensors = load_file(str(folder / "optimizer.safetensors"))
         torch_rng = load_file(str(folder / "rng.safetensors"))["torch_rng"]
-        wanted = heads is not None and len(heads.state_dict()) > 0
-        head_weights = load_file(str(folder / "heads.safetensors")) if wanted else None
+        head_weights = None
+        if heads is not None and len(heads.state_dict()):
+            if not (folder / "heads.safetensors").is_file():
+                raise ResumeError(f"cannot resume from {folder}: it was trained without the "
+                                  "projectors this config adds (playlists); train into a new "
+                                  "--out folder")
+            head_weights = load_file(str(folder / "heads.safetensors"))
         trainer_state, scalars = meta["state"], meta["scalars"]
         param_groups, numpy_rng = meta["param_groups"], meta["numpy_rng"]
     except ResumeError:
@@ -109,17 +114,17 @@ def load_checkpoint(folder: Path, model: torch.nn.Module, optimizer: torch.optim
     except Exception as error:   # missing or torn files: JSON, safetensors, keys
         raise ResumeError(f"cannot resume from {folder}: damaged checkpoint "
                           f"({type(error).__name__}: {error})") from None
-    try:
-        model.load_state_dict(weights)
-    except RuntimeError as error:   # a checkpoint from before configs were recorded
-        raise ResumeError(f"cannot resume from {folder}: its weights do not fit the config "
-                          f"({first_line(error)})") from None
     if head_weights is not None:
         try:
             heads.load_state_dict(head_weights)
         except RuntimeError as error:
             raise ResumeError(f"cannot resume from {folder}: its projectors do not fit the "
                               f"config ({first_line(error)})") from None
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as error:   # a checkpoint from before configs were recorded
+        raise ResumeError(f"cannot resume from {folder}: its weights do not fit the config "
+                          f"({first_line(error)})") from None
     state: dict[int, dict] = {}
     for key, value in optimizer_tensors.items():
         index, name = key.split(".", 1)
