@@ -252,3 +252,14 @@ def test_zero_rendered_clips_is_an_error(tmp_path, monkeypatch):
         build_corpus(out, n_tracks=4, workers=1, progress=False)
     assert not (out / "corpus.json").exists() and not (out / "catalog.jsonl").exists()
     assert not list((out / ".parts").glob("*.json"))
+
+
+def test_a_corpus_smaller_than_a_session_still_gets_simulated_playlists():
+    from retrieval.catalog import TrackRecord
+    from training.corpus.builder import _playlists
+    records = [TrackRecord(track_id=f"t{i}", path=f"audio/t{i}.wav", tags=["baroque", "organ"],
+                           split="train") for i in range(3)]
+    playlists, settings = _playlists(records)
+    assert playlists and settings["min_length"] == 3
+    assert all(sorted(p.tracks) == ["t0", "t1", "t2"] for p in playlists)
+    assert _playlists(records[:1])[0] == []

@@ -26,7 +26,7 @@ import os
 import tempfile
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from retrieval.catalog import Playlist, TrackRecord, read_catalog, write_catalog, write_playlists
@@ -193,11 +193,19 @@ def _title(src: Source, title: str) -> str:
     return title.replace("_", " ")
 
 
+def _session_config(n_tracks: int) -> SessionConfig:
+    """The default sessions; a corpus of fewer tracks than a session's minimum length (a
+    trial build of a few tracks) gets sessions as long as the corpus."""
+    config = SessionConfig()
+    return replace(config, min_length=max(2, min(config.min_length, n_tracks)))
+
+
 def _playlists(records: list[TrackRecord]) -> tuple[list[Playlist], dict]:
     """Simulated listening sessions over the whole catalog (each within one split), and
-    the settings that made them, for corpus.json."""
-    config = SessionConfig()
-    return simulate_sessions(records, config), {"rules": PLAYLIST_RULES, **config.to_dict()}
+    the settings that made them, for corpus.json (none for a corpus of one track)."""
+    config = _session_config(len(records))
+    playlists = simulate_sessions(records, config) if len(records) >= 2 else []
+    return playlists, {"rules": PLAYLIST_RULES, **config.to_dict()}
 
 
 def _write_playlists(out: Path, records: list[TrackRecord]) -> dict:
@@ -210,10 +218,11 @@ def _refresh_playlists(out: Path, summary: dict) -> dict:
     """A finished corpus with playlists of other rules gets simulated sessions (atomic:
     playlists.jsonl first, then corpus.json saying how they were made)."""
     current = summary.get("playlists") or {}
-    if current.get("rules") == PLAYLIST_RULES and \
-            all(current.get(k) == v for k, v in SessionConfig().to_dict().items()):
+    records = read_catalog(out / "catalog.jsonl")
+    if current.get("rules") == PLAYLIST_RULES and all(
+            current.get(k) == v for k, v in _session_config(len(records)).to_dict().items()):
         return summary
-    summary = dict(summary, playlists=_write_playlists(out, read_catalog(out / "catalog.jsonl")))
+    summary = dict(summary, playlists=_write_playlists(out, records))
     _write_summary(out, summary)
     return summary
 
