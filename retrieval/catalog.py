@@ -228,8 +228,8 @@ class RejectedRecord:
 class Playlist:
     playlist_id: str
     tracks: list[str]
-    # How the group was formed (e.g. "collection", "composer", "form"): demo playlists are
-    # co-occurrence groups derived from corpus structure, not listening data.
+    # Where the playlist comes from (e.g. "mpd", "simulated"): the demo corpus's playlists
+    # are simulated listening sessions (training.playlists.sessions), not listening data.
     kind: str = ""
 
 

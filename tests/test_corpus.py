@@ -141,14 +141,31 @@ def test_small_real_build(tmp_path):
     for record in records:
         splits_of_group.setdefault(record.meta["group"], set()).add(record.split)
     assert all(len(s) == 1 for s in splits_of_group.values())
+    # the playlists are simulated listening sessions, each within one split
     playlists = read_playlists(out / "playlists.jsonl")
-    assert playlists and {p.kind for p in playlists} <= {"collection", "composer", "form"}
+    split_of = {r.track_id: r.split for r in records}
+    assert playlists and {p.kind for p in playlists} == {"simulated"}
+    assert all(len({split_of[t] for t in p.tracks}) == 1 for p in playlists)
     info = json.loads((out / "corpus.json").read_text())
     assert info["seed"] == 0 and info["soundfont"]["sha256"] and info["n_tracks"] == 12
     # Second call: a no-op that returns the same summary and leaves the files untouched.
     stamp = (out / "catalog.jsonl").stat().st_mtime_ns
     again = build_corpus(out, n_tracks=12, seed=0, workers=2, progress=False)
     assert again.n_tracks == 12 and (out / "catalog.jsonl").stat().st_mtime_ns == stamp
+    listed = (out / "playlists.jsonl").read_text()
+    assert json.loads((out / "corpus.json").read_text())["playlists"]["n_playlists"] == len(playlists)
+    # A corpus built before the sessions (grouped playlists, nothing about them in
+    # corpus.json) gets the sessions from its catalog without rendering again.
+    del info["playlists"]
+    (out / "corpus.json").write_text(json.dumps(info))
+    (out / "playlists.jsonl").write_text('{"playlist_id": "form:reel:train", "tracks": '
+                                         f'["{records[0].track_id}"], "kind": "form"}}\n')
+    wavs = {path: path.stat().st_mtime_ns for path in (out / "audio").glob("*.wav")}
+    build_corpus(out, n_tracks=12, seed=0, workers=2, progress=False)
+    assert (out / "playlists.jsonl").read_text() == listed
+    assert json.loads((out / "corpus.json").read_text())["playlists"]["rules"]
+    assert (out / "catalog.jsonl").stat().st_mtime_ns == stamp
+    assert {path: path.stat().st_mtime_ns for path in (out / "audio").glob("*.wav")} == wavs
 
 
 def test_bad_arguments_fail_before_any_work(tmp_path):
@@ -235,3 +252,14 @@ def test_zero_rendered_clips_is_an_error(tmp_path, monkeypatch):
         build_corpus(out, n_tracks=4, workers=1, progress=False)
     assert not (out / "corpus.json").exists() and not (out / "catalog.jsonl").exists()
     assert not list((out / ".parts").glob("*.json"))
+
+
+def test_a_corpus_smaller_than_a_session_still_gets_simulated_playlists():
+    from retrieval.catalog import TrackRecord
+    from training.corpus.builder import _playlists
+    records = [TrackRecord(track_id=f"t{i}", path=f"audio/t{i}.wav", tags=["baroque", "organ"],
+                           split="train") for i in range(3)]
+    playlists, settings = _playlists(records)
+    assert playlists and settings["min_length"] == 3
+    assert all(sorted(p.tracks) == ["t0", "t1", "t2"] for p in playlists)
+    assert _playlists(records[:1])[0] == []

@@ -6,6 +6,12 @@ The tag pair (Won's tag branch) draws a batch from a sampler, one random ~3.7 s 
 track through the audio tower and each anchor tag's word vector through the word tower.
 Other pairs (captions through a sentence tower, say) plug in by drawing their own
 `PairBatch`; `step_loss` sums the weighted objectives of whatever pairs a run has.
+
+The playlist pair (Alonso-Jiménez, thesis §5) aligns songs with playlist information:
+each pair strategy's (anchor, positive) tracks (training.playlists.pairs), the anchor's
+audio and the positive's frozen Word2Vec vector (or its audio) each through a projector
+with one hidden layer. The projectors are the pair's own `modules`: the trainer optimises
+and checkpoints them, and no bundle keeps them (the thesis discards H after training).
 """
 from __future__ import annotations
 
@@ -14,12 +20,13 @@ from typing import Callable
 
 import numpy as np
 import torch
+from torch import nn
 
 from .objectives import ObjectiveTerm, weighted_objective
 from .samplers import TagTrackIndex
 
 __all__ = ["PairBatch", "AlignmentPair", "pair_loss", "pair_terms", "step_loss", "random_crops",
-           "tag_pair"]
+           "tag_pair", "Projector", "playlist_pair"]
 
 
 @dataclass
@@ -35,6 +42,9 @@ class AlignmentPair:
     draw: Callable[[np.random.Generator], PairBatch]   # sample and encode one batch
     terms: list[ObjectiveTerm] = field(default_factory=lambda: [ObjectiveTerm("triplet")])
     weight: float = 1.0
+    # trainable parts of the pair outside the model (projectors): optimised and
+    # checkpointed with it, never saved in the bundle
+    modules: list[nn.Module] = field(default_factory=list)
 
 
 def pair_terms(pair: AlignmentPair, batch: PairBatch
@@ -95,3 +105,42 @@ def tag_pair(model, sampler, index: TagTrackIndex, tag_inputs: torch.Tensor,
         return PairBatch(text, audio, torch.from_numpy(index.relevant(batch)))
 
     return AlignmentPair("tags", draw, terms, weight)
+
+
+class Projector(nn.Sequential):
+    """Thesis §5's projector H: one hidden layer, ReLU."""
+
+    def __init__(self, in_dim: int, hidden: int, out_dim: int):
+        super().__init__(nn.Linear(in_dim, hidden), nn.ReLU(inplace=True),
+                         nn.Linear(hidden, out_dim))
+
+
+def playlist_pair(model, stream, vectors: np.ndarray | None,
+                  crops: Callable[[np.ndarray, np.random.Generator], torch.Tensor],
+                  batch_size: int, terms: list[ObjectiveTerm], weight: float = 1.0,
+                  hidden: int = 128, dim: int = 128) -> AlignmentPair:
+    """Songs (audio tower + projector) ↔ their positives from `stream`
+    (training.playlists.pairs.PairStream, rows = training tracks): the positive's row of
+    `vectors` through a projector of its own, or, when `vectors` is None, its audio
+    through the same tower and projector. Objective rows are the positives, columns the
+    anchors; pairs sharing a track are relevant to each other."""
+    from .playlists.pairs import shared_track_mask
+    audio_head = Projector(model.towers["audio"].config.joint_dim, hidden, dim)
+    heads = [audio_head]
+    table = None
+    if vectors is not None:
+        table = torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float32))
+        heads.append(Projector(table.shape[1], hidden, dim))
+
+    def draw(rng: np.random.Generator) -> PairBatch:
+        pairs = stream.next(rng, batch_size)
+        anchors, positives = pairs[:, 0], pairs[:, 1]
+        relevant = torch.from_numpy(shared_track_mask(pairs))
+        if table is None:   # both sides audio: one batch through the tower (shared batch norm)
+            tracks = np.concatenate([anchors, positives])
+            both = audio_head(model.towers["audio"](crops(tracks, rng)))
+            return PairBatch(both[len(pairs):], both[:len(pairs)], relevant)
+        audio = audio_head(model.towers["audio"](crops(anchors, rng)))
+        return PairBatch(heads[1](table[positives]), audio, relevant)
+
+    return AlignmentPair("playlists", draw, terms, weight, heads)

@@ -52,7 +52,9 @@ def config_differences(saved: dict, current: dict, prefix: str = "") -> list[str
 
 
 def save_checkpoint(folder: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                    state: dict, rng: np.random.Generator) -> None:
+                    state: dict, rng: np.random.Generator,
+                    heads: torch.nn.Module | None = None) -> None:
+    """`heads`: trainable parts outside the model (a pair's projectors), saved beside it."""
     optim = optimizer.state_dict()
     tensors, scalars = {}, {}
     for index, values in optim["state"].items():
@@ -69,11 +71,14 @@ def save_checkpoint(folder: Path, model: torch.nn.Module, optimizer: torch.optim
                   str(staging / "model.safetensors"))
         save_file(tensors, str(staging / "optimizer.safetensors"))
         save_file({"torch_rng": torch.get_rng_state()}, str(staging / "rng.safetensors"))
+        if heads is not None and len(heads.state_dict()):
+            save_file({k: v.detach().contiguous() for k, v in heads.state_dict().items()},
+                      str(staging / "heads.safetensors"))
         (staging / "state.json").write_text(strict_json.dumps(meta, indent=1))
 
 
 def load_checkpoint(folder: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                    rng: np.random.Generator) -> dict:
+                    rng: np.random.Generator, heads: torch.nn.Module | None = None) -> dict:
     """Restore model, optimizer and generators in place; returns the trainer state.
 
     Raises ResumeError, before changing anything, if the checkpoint's model config or tag
@@ -96,6 +101,13 @@ def load_checkpoint(folder: Path, model: torch.nn.Module, optimizer: torch.optim
             weights = legacy_state_dict(weights)
         optimizer_tensors = load_file(str(folder / "optimizer.safetensors"))
         torch_rng = load_file(str(folder / "rng.safetensors"))["torch_rng"]
+        head_weights = None
+        if heads is not None and len(heads.state_dict()):
+            if not (folder / "heads.safetensors").is_file():
+                raise ResumeError(f"cannot resume from {folder}: it was trained without the "
+                                  "projectors this config adds (playlists); train into a new "
+                                  "--out folder")
+            head_weights = load_file(str(folder / "heads.safetensors"))
         trainer_state, scalars = meta["state"], meta["scalars"]
         param_groups, numpy_rng = meta["param_groups"], meta["numpy_rng"]
     except ResumeError:
@@ -103,6 +115,12 @@ def load_checkpoint(folder: Path, model: torch.nn.Module, optimizer: torch.optim
     except Exception as error:   # missing or torn files: JSON, safetensors, keys
         raise ResumeError(f"cannot resume from {folder}: damaged checkpoint "
                           f"({type(error).__name__}: {error})") from None
+    if head_weights is not None:
+        try:
+            heads.load_state_dict(head_weights)
+        except RuntimeError as error:
+            raise ResumeError(f"cannot resume from {folder}: its projectors do not fit the "
+                              f"config ({first_line(error)})") from None
     try:
         model.load_state_dict(weights)
     except RuntimeError as error:   # a checkpoint from before configs were recorded

@@ -23,6 +23,7 @@ from retrieval.typed_config import ConfigError, from_mapping
 
 from .caption_config import SentenceTrainingConfig
 from .augment import AugmentConfig
+from .playlists.pretrain import PlaylistTrainingConfig
 
 __all__ = ["ConfigError", "DataConfig", "LossTermConfig", "ObjectiveConfig", "OptimConfig", "TrainConfig",
            "load_train_config", "from_mapping", "read_yaml_mapping", "raise_problems",
@@ -227,6 +228,8 @@ class TrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     sentences: SentenceTrainingConfig = field(default_factory=SentenceTrainingConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)   # off by default
+    # audio ↔ playlists (training.playlists.pretrain); off by default
+    playlists: PlaylistTrainingConfig = field(default_factory=PlaylistTrainingConfig)
     out: str = "runs/demo"           # `sentences` applies when model.towers has a sentence tower
 
     @property
@@ -237,7 +240,8 @@ class TrainConfig:
         return {"data": dataclasses.asdict(self.data), "model": self.model.to_dict(),
                 "objective": dataclasses.asdict(self.objective),
                 "optim": dataclasses.asdict(self.optim), "augment": self.augment.to_dict(),
-                "sentences": dataclasses.asdict(self.sentences), "out": self.out}
+                "sentences": dataclasses.asdict(self.sentences),
+                "playlists": dataclasses.asdict(self.playlists), "out": self.out}
 
     def model_config(self, tags: list[str] | None = None) -> ModelConfig:
         """The model this config trains, with the tag vocabulary training derived."""
@@ -259,6 +263,7 @@ class TrainConfig:
         ]
         problems = (self.data.problems() + self.objective.problems() + self.optim.problems()
                     + self.sentences.problems() + self.augment.problems()
+                    + self.playlists.problems()
                     + self.model.problems("model.")
                     + [message for ok, message in checks if not ok])
         problems += filter(None, [folder_problem(self.out, "out")])

@@ -24,6 +24,10 @@ pulled towards every relevant column p and pushed from the non-relevant ones,
 ℓ_ip = −log(e^{s_ip} / (e^{s_ip} + Σ_{n ∉ P_i} e^{s_in})), averaged over p ∈ P_i; the same
 from each audio column to the texts. Relevant pairs are never in each other's denominator,
 so two clips sharing a tag are not pushed apart. The loss is the mean of both directions.
+With one positive per row, this is NT-Xent (SimCLR) in its cross-view form, as CLIP uses
+it; the playlist pair (training.alignment.playlist_pair) trains with it at τ = 0.1, as
+Alonso-Jiménez's thesis §5 (SimCLR's NT-Xent also counts the other embeddings of the same
+view as negatives; across two modalities only cross-view similarities are comparable).
 
 `weighted_objective` sums several objectives with weights (ObjectiveTerm), skipping terms
 that had nothing to learn.

@@ -8,8 +8,11 @@ anchor's negative among the batch's songs without its tag. A model with a senten
 adds the caption pair (training.sentence_pair): captions of the training clips through the
 sentence tower against the same songs, weighted by `sentences.weight`; with
 `sentences.branches: three` also tags ↔ captions (Won's three-branch model, pairs weighted
-0.3 / 0.3 / 0.4). After each epoch the model is
-scored on the validation split (macro MAP) and the best epoch is saved as a bundle.
+0.3 / 0.3 / 0.4). With `playlists.weight` > 0 the playlist pair joins them (songs ↔
+playlist vectors or co-occurring songs, NT-Xent; training.playlists.pretrain), and with
+`playlists.tag_weight: 0` it trains alone (pre-training). After each epoch the model is
+scored on the validation split (macro MAP) and the best epoch is saved as a bundle (the
+last epoch when no tag pair trains: the word tower's tag MAP then selects nothing).
 
 Guards: a batch in which no anchor found a negative is skipped (its loss would be the
 NaN mean of nothing); a non-finite loss, weight or validation score stops the run with
@@ -43,10 +46,12 @@ from .crops import TrainingCrops, rendering_info, training_renderings
 from .distributed import NonFiniteLoss, World, join_world, leave_world, make_step
 from .data import load_catalog_splits, load_split, resolve_catalog, tag_vocabulary
 from .device import place_model, process_group_backend, resolve_device
-from .alignment import tag_pair
+from .alignment import playlist_pair, tag_pair
 from .evaluation import evaluate_tags
 from .heap import retained_heap
 from .metrics import NonFiniteScores
+from .objectives import ObjectiveTerm
+from .playlists.pretrain import prepare_playlists
 from .samplers import TagTrackIndex, make_sampler
 from .sentence_pair import caption_bank, caption_encoder, sentence_pair, tag_caption_pair
 from .warm_start import init_from_bundle
@@ -100,6 +105,22 @@ def _summary(metrics: dict) -> dict:
             for group, values in metrics.items()}
 
 
+def _playlist_pair(config: TrainConfig, model, data, train_data, crops):
+    """The playlist pair over the readable training tracks (training.playlists.pretrain)."""
+    section = config.playlists
+    rows = {track_id: i for i, track_id in enumerate(data.track_ids)}
+    readable = [rows[r.track_id] for r in train_data.records]
+    try:
+        stream = data.stream(section, readable)
+    except ValueError as error:
+        raise ConfigError(f"playlists: {error}") from None
+    vectors = data.vectors[readable] if section.target == "word2vec" else None
+    terms = [ObjectiveTerm("contrastive", 1.0, {"temperature": section.temperature})]
+    return playlist_pair(model, stream, vectors, crops,
+                         section.batch_size or config.optim.batch_size, terms, section.weight,
+                         section.projector_hidden, section.projector_dim)
+
+
 @retained_heap()   # steps reuse freed activations instead of page-faulting: ~2× (training.heap)
 def train(config: TrainConfig, out_dir: str | Path | None = None, resume: bool = False,
           command: str = "", progress: bool = True, log=print) -> TrainResult:
@@ -127,6 +148,10 @@ def _train(config: TrainConfig, out_dir: str | Path | None, resume: bool, comman
     problem = folder_problem(out, "--out")
     if problem:
         raise ConfigError(problem)
+    if config.playlists.enabled and world.distributed:
+        # the pair's projectors live outside the DDP-wrapped model: nothing would average them
+        raise ConfigError("playlists: training with the playlist pair runs in one process "
+                          "(drop --nproc / torchrun)")
     rng = np.random.default_rng(config.optim.seed)
     torch.manual_seed(config.optim.seed)
     if config.optim.threads:
@@ -143,6 +168,8 @@ def _train(config: TrainConfig, out_dir: str | Path | None, resume: bool, comman
     splits = load_catalog_splits(catalog)
     if not splits["train"] or not splits["valid"]:
         raise ConfigError(f"{catalog}: needs tracks in both the train and valid splits")
+    playlist_data = (prepare_playlists(config.playlists, splits["train"], log)
+                     if config.playlists.enabled else None)   # before any audio is read
     model = MusicSearchModel(config.model_config())
     tags = tag_vocabulary(splits["train"], config.data.min_tag_tracks,
                           lambda t: model.phrase_vector(t) is not None)
@@ -196,21 +223,29 @@ def _train(config: TrainConfig, out_dir: str | Path | None, resume: bool, comman
             pairs.append(tag_caption_pair(model, sampler, index, tag_inputs, bank, encode, size,
                                           config.objective.terms(sampler),
                                           weights["tag_captions"]))
+    if playlist_data is not None:
+        pairs.append(_playlist_pair(config, model, playlist_data, train_data, crops))
+        pairs[0].weight *= config.playlists.tag_weight
+        if config.playlists.tag_weight == 0:   # pre-training: the tag pair is not even drawn
+            pairs = [pair for pair in pairs if pair.name != "tags"]
+    select_by_tags = any(pair.name == "tags" for pair in pairs)
+    heads = torch.nn.ModuleList([module for pair in pairs for module in pair.modules])
     world.main_done()
     place_model(model, device)   # before the optimizer, which must see the moved weights
     if device.type != "cpu":
         log(f"training on {device}")
+    heads.to(device)
     # channels-last conv weights take mkldnn's faster path: ~2× per step on CPU
     # (benchmarks/train_epoch.py); bundles and checkpoints save contiguous copies
     model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.optim.lr,
+    optimizer = torch.optim.Adam([*model.parameters(), *heads.parameters()], lr=config.optim.lr,
                                  weight_decay=config.optim.weight_decay)
     # the step made of the whole batch, or of this process's shards of it (under DDP)
     step_fn = make_step(model, pairs, optimizer, config.optim, world)
     state = {"epoch": 0, "best_map": -1.0, "best_epoch": 0, "history": [], "elapsed_s": 0.0}
     checkpoint_dir = out / "checkpoint"
     if resume and (checkpoint_dir / "state.json").is_file():
-        state = load_checkpoint(checkpoint_dir, model, optimizer, rng)
+        state = load_checkpoint(checkpoint_dir, model, optimizer, rng, heads)
         log(f"resumed from epoch {state['epoch']} (best valid MAP {state['best_map']:.4f})")
     elif resume:
         log(f"no checkpoint in {checkpoint_dir}: starting from epoch 1")
@@ -265,7 +300,7 @@ def _train(config: TrainConfig, out_dir: str | Path | None, resume: bool, comman
         state["history"].append({"epoch": epoch, "loss": float(np.mean(losses)),
                                  "valid_map": valid_map,
                                  "terms": {k: float(np.mean(v)) for k, v in terms.items()}})
-        improved = valid_map > state["best_map"]
+        improved = valid_map > state["best_map"] or not select_by_tags
         if improved:
             state["best_map"], state["best_epoch"] = valid_map, epoch
             save_bundle(model, bundle_dir, training={"command": command, "epoch": epoch})
@@ -274,7 +309,7 @@ def _train(config: TrainConfig, out_dir: str | Path | None, resume: bool, comman
         log(f"epoch {epoch}: loss {np.mean(losses):.4f}{by_term}, valid MAP {valid_map:.4f}"
             + (" (best, saved)" if improved else ""))
         state["elapsed_s"] = time.perf_counter() - started
-        save_checkpoint(checkpoint_dir, model, optimizer, state, rng)
+        save_checkpoint(checkpoint_dir, model, optimizer, state, rng, heads)
         minutes = (time.perf_counter() - started) / 60
         if world.agree(bool(config.optim.max_minutes and minutes > config.optim.max_minutes)):
             log(f"stopping after {minutes:.1f} min (optim.max_minutes={config.optim.max_minutes})")
@@ -300,6 +335,7 @@ def _train(config: TrainConfig, out_dir: str | Path | None, resume: bool, comman
                 "corpus": json.loads(corpus_info.read_text()) if corpus_info.is_file() else None,
                 "best_epoch": state["best_epoch"], "history": state["history"],
                 "renderings": rendering_info(renderings), "init_from": warm_start,
+                "playlists": playlist_data.source if playlist_data is not None else None,
                 "train_tracks": len(train_data.records), "elapsed_s": round(elapsed, 1)}
     metrics = {"valid_map": state["best_map"], "test": _summary(test_metrics)}
     fingerprint = save_bundle(best, bundle_dir, training=training, metrics=metrics)

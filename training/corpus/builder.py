@@ -1,6 +1,12 @@
 """Build the demo corpus: select sources, render them in a process pool, tag, split, and
 write OUT/audio/*.wav, catalog.jsonl, playlists.jsonl and corpus.json.
 
+The playlists are SIMULATED listening sessions over the catalog (rules and defaults:
+training.playlists.sessions), not groups by collection, composer or form, which were the
+tags in another shape. corpus.json records how they were made; a finished corpus whose
+playlists were made otherwise (an older build) gets new ones from its catalog, in
+seconds, without rendering anything again.
+
 Resumable: each finished source leaves OUT/.parts/<track_id>.json (its record or skip
 cause, stamped with a hash of the settings that shape a clip: SoundFont sha256, seed, clip
 length, tag and split rule versions, sample rate). A rerun re-renders whatever has no
@@ -20,12 +26,13 @@ import os
 import tempfile
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from retrieval.catalog import Playlist, TrackRecord, write_catalog, write_playlists
+from retrieval.catalog import Playlist, TrackRecord, read_catalog, write_catalog, write_playlists
 
 from ..config import ConfigError
+from ..playlists.sessions import SessionConfig, simulate_sessions
 from .render import SAMPLE_RATE, process_source
 from .sources import Source, select_sources
 from .splits import SPLIT_RULES_VERSION, assign_splits, group_key, tag_overlap
@@ -33,6 +40,7 @@ from .tags import TAG_RULES_VERSION
 
 PIECE_TIMEOUT_S = 20.0
 PART_FORMAT = 1  # bump when the part-file layout or the clip pipeline changes
+PLAYLIST_RULES = "simulated-sessions-1"   # bump when training.playlists.sessions changes
 ALBUMS = {
     "ryansMammoth": "Ryan's Mammoth Collection", "oneills1850": "O'Neill's Music of Ireland",
     "essenFolksong": "Essen Folksong Collection", "airdsAirs": "Aird's Airs",
@@ -185,21 +193,44 @@ def _title(src: Source, title: str) -> str:
     return title.replace("_", " ")
 
 
-def _playlists(records: list[TrackRecord]) -> list[Playlist]:
-    """Co-occurrence groups derived from corpus structure (not listening data): tracks of
-    one collection, one named composer, or one form, kept within a single split so that
-    playlist pairs never cross the train/test boundary."""
-    groups: dict[tuple[str, str, str], list[str]] = {}
-    for rec in records:
-        keys = [("collection", rec.meta["collection"])]
-        if rec.artist not in {"Traditional", "Anonymous"}:
-            keys.append(("composer", rec.artist.lower()))
-        if rec.meta.get("form"):
-            keys.append(("form", rec.meta["form"]))
-        for kind, value in keys:
-            groups.setdefault((kind, value, rec.split), []).append(rec.track_id)
-    return [Playlist(f"{kind}:{value}:{split}", ids, kind)
-            for (kind, value, split), ids in sorted(groups.items()) if len(ids) >= 2]
+def _session_config(n_tracks: int) -> SessionConfig:
+    """The default sessions; a corpus of fewer tracks than a session's minimum length (a
+    trial build of a few tracks) gets sessions as long as the corpus."""
+    config = SessionConfig()
+    return replace(config, min_length=max(2, min(config.min_length, n_tracks)))
+
+
+def _playlists(records: list[TrackRecord]) -> tuple[list[Playlist], dict]:
+    """Simulated listening sessions over the whole catalog (each within one split), and
+    the settings that made them, for corpus.json (none for a corpus of one track)."""
+    config = _session_config(len(records))
+    playlists = simulate_sessions(records, config) if len(records) >= 2 else []
+    return playlists, {"rules": PLAYLIST_RULES, **config.to_dict()}
+
+
+def _write_playlists(out: Path, records: list[TrackRecord]) -> dict:
+    playlists, settings = _playlists(records)
+    write_playlists(playlists, out / "playlists.jsonl")
+    return dict(settings, n_playlists=len(playlists))
+
+
+def _refresh_playlists(out: Path, summary: dict) -> dict:
+    """A finished corpus with playlists of other rules gets simulated sessions (atomic:
+    playlists.jsonl first, then corpus.json saying how they were made)."""
+    current = summary.get("playlists") or {}
+    records = read_catalog(out / "catalog.jsonl")
+    if current.get("rules") == PLAYLIST_RULES and all(
+            current.get(k) == v for k, v in _session_config(len(records)).to_dict().items()):
+        return summary
+    summary = dict(summary, playlists=_write_playlists(out, records))
+    _write_summary(out, summary)
+    return summary
+
+
+def _write_summary(out: Path, summary: dict) -> None:
+    tmp = out / "corpus.json.tmp"
+    tmp.write_text(json.dumps(summary, indent=1, ensure_ascii=False), encoding="utf-8")
+    tmp.replace(out / "corpus.json")
 
 
 def build_corpus(out_dir: str | Path, n_tracks: int = 1600, soundfont: str | Path | None = None,
@@ -220,6 +251,7 @@ def build_corpus(out_dir: str | Path, n_tracks: int = 1600, soundfont: str | Pat
     settings = _settings(n_tracks, seed, float(clip_seconds), sf2, _sha256(sf2))
     done = _is_complete(out, settings)
     if done is not None:
+        done = _refresh_playlists(out, done)
         return CorpusSummary(done["n_tracks"], done["n_skipped"], done["skipped_by_cause"],
                              done["elapsed_s"], str(out))
     (out / "audio").mkdir(parents=True, exist_ok=True)
@@ -281,7 +313,7 @@ def build_corpus(out_dir: str | Path, n_tracks: int = 1600, soundfont: str | Pat
             album=ALBUMS.get(src.collection, src.collection), duration=result["duration"],
             tags=result["tags"], split=split_of[group], caption=result["caption"], meta=meta))
     write_catalog(records, out / "catalog.jsonl")
-    write_playlists(_playlists(records), out / "playlists.jsonl")
+    playlists = _write_playlists(out, records)
 
     per_split = tag_overlap([(r.split, r.tags) for r in records])
     both = set(per_split.get("train", {})) & set(per_split.get("test", {}))
@@ -295,10 +327,8 @@ def build_corpus(out_dir: str | Path, n_tracks: int = 1600, soundfont: str | Pat
                    groups={s: sorted({g for g, sp in split_of.items() if sp == s})
                            for s in ("train", "valid", "test")},
                    sample_rate=SAMPLE_RATE, renderer="midirenderer", elapsed_s=elapsed,
-                   cpu_count=os.cpu_count(), workers=workers)
-    tmp = out / "corpus.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=1, ensure_ascii=False), encoding="utf-8")
-    tmp.replace(out / "corpus.json")
+                   cpu_count=os.cpu_count(), workers=workers, playlists=playlists)
+    _write_summary(out, summary)
     if progress:
         print(f"corpus: {len(records)} clips in {elapsed:.0f} s, {sum(skipped.values())} skipped "
               f"{dict(skipped)} -> {out}")
