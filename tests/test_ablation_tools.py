@@ -91,3 +91,15 @@ def test_tables_pool_seeds_as_mean_and_sample_std(tmp_path):
 def test_tables_need_a_run(tmp_path):
     with pytest.raises(ConfigError, match="no metrics.json"):
         collect(tmp_path, "tag_retrieval", ["seen/map"], ["clean"])
+
+
+def test_tables_keep_baselines_apart_when_vocabularies_differ(tmp_path):
+    run = _run(tmp_path, {("x-s0", "clean"): 0.5, ("y", "clean"): 0.4})
+    rows = json.loads((run / "metrics.json").read_text())
+    rows["rows"][1]["summary"]["seen/random_map"] = 0.3     # y ranks other tags
+    (run / "metrics.json").write_text(json.dumps(rows))
+    table = collect(run, "tag_retrieval", ["seen/map"], ["clean"])
+    assert table["random (x)"]["clean seen/map"] == [0.2]
+    assert table["random (y)"]["clean seen/map"] == [0.3] and "random" not in table
+    assert markdown_table(table, ["clean seen/map"]).splitlines()[-1] == \
+        "| random (y) | 0.300 |"

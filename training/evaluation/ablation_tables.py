@@ -41,8 +41,10 @@ def _rows(run_dir: Path) -> list[dict]:
 def collect(run_dir: Path, task: str, metrics: list[str], conditions: list[str],
             mode: str | None = None) -> dict[str, dict[str, list[float]]]:
     """{group: {"<condition> <metric>": [value per seed]}} in the run's model order, plus
-    the random baseline as group "random" (it does not depend on the model)."""
+    the random baseline as group "random", or as "random (<group>)" per group when the
+    groups' baselines differ (a baseline depends on the tags, and so on the vocabulary)."""
     out: dict[str, dict[str, list[float]]] = {}
+    baselines: dict[str, dict[str, list[float]]] = {}
     for row in _rows(run_dir):
         if row["task"] != task or row["condition"] not in conditions or row.get("seed"):
             continue
@@ -57,7 +59,12 @@ def collect(run_dir: Path, task: str, metrics: list[str], conditions: list[str],
             head, _, tail = metric.rpartition("/")
             baseline = summary.get(f"{head}/random_{tail}" if head else f"random_{tail}")
             if baseline is not None:
-                out.setdefault("random", {})[column] = [baseline]
+                baselines.setdefault(seed_group(row["model"]), {})[column] = [baseline]
+    columns = {c for b in baselines.values() for c in b}
+    if all(len({tuple(b[c]) for b in baselines.values() if c in b}) == 1 for c in columns):
+        out["random"] = {c: next(b[c] for b in baselines.values() if c in b) for c in columns}
+    elif baselines:
+        out.update({f"random ({group})": b for group, b in baselines.items()})
     return out
 
 
@@ -72,7 +79,8 @@ def _cell(values: list[float]) -> str:
 def markdown_table(table: dict[str, dict[str, list[float]]], columns: list[str]) -> str:
     lines = ["| model | " + " | ".join(columns) + " |",
              "|---|" + "---|" * len(columns)]
-    groups = [g for g in table if g != "random"] + (["random"] if "random" in table else [])
+    randoms = [g for g in table if g.startswith("random")]
+    groups = [g for g in table if g not in randoms] + randoms
     for group in groups:
         lines.append(f"| {group} | " + " | ".join(_cell(table[group].get(c, []))
                                                 for c in columns) + " |")
