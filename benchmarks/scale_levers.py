@@ -34,7 +34,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.scale import K, du, percentiles, rss_mb, text_queries  # noqa: E402
+from benchmarks.scale import (K, du, emit, percentiles, rss_mb, run_queries,  # noqa: E402
+                              text_queries)
 from benchmarks.song_vectors import real_songs, synthetic_songs  # noqa: E402
 
 COLLECTION = "bench"
@@ -83,19 +84,8 @@ def child(job_path: str) -> None:
     out = {"rss_model_only_mb": rss_mb()[0], "torch_loaded": "torch" in sys.modules}
     store = EdgeStore(job["root"], COLLECTION)
     searcher = Searcher(model, store)
-    for text in job["queries"][:20]:                                    # warm-up
-        searcher.search(text, k=K)
-    times, store_times, found = [], [], []
-    for text, vector in zip(job["queries"], job["vectors"]):
-        started = time.perf_counter()
-        result = searcher.search(text, k=K)
-        times.append((time.perf_counter() - started) * 1000)
-        found.append([h.track_id for h in result.hits])
-        started = time.perf_counter()
-        store.search(np.asarray(vector, np.float32), K)
-        store_times.append((time.perf_counter() - started) * 1000)
-    out.update(text_query=percentiles(times), store_search=percentiles(store_times),
-               found=found, by_file=smaps_by_file(str(Path(job["root"]) / COLLECTION)))
+    out.update(run_queries(searcher, store, job["queries"], job["vectors"]),
+               by_file=smaps_by_file(str(Path(job["root"]) / COLLECTION)))
     out["rss_mb"], out["rss_anon_mb"] = rss_mb()
     out["torch_loaded_after"] = "torch" in sys.modules
     store.close()
@@ -153,9 +143,10 @@ def build(base: Path, folder: Path, schema, spec: tuple, queries, vectors, truth
     row: dict = {"ef_construct": ef_construct, "payload_indexes": indexes, **spec[2]}
     if indexes == "before":
         row["create_indexes_s"] = create_indexes()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()   # CPU: all the engine's threads
     row["built"] = bool(shard.optimize())
     row["build_s"] = round(time.perf_counter() - started, 1)
+    row["build_cpu_s"] = round(time.process_time() - cpu, 1)   # steadier than wall under load
     shard.close()
     if indexes == "after":   # measured without payload indexes first (recall, RSS below)
         row["search_without_indexes"] = search_process(folder, queries, vectors, truth)
@@ -237,10 +228,7 @@ def main() -> None:
         shutil.rmtree(work / name)
     shutil.rmtree(work, ignore_errors=True)
     report["load_after"] = os.getloadavg()
-    text = json.dumps(report, indent=1)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    emit(report, args.out)
 
 
 if __name__ == "__main__":

@@ -8,9 +8,9 @@ with the collection, so later opens search with the settings it was built with.
 
 Defaults and why (figures in docs/SCALE.md):
 - `music` HNSW m=16, ef_construct=128, search ef 256, payload indexes without graph links
-  of their own (`payload_links`): recall@10 0.997 at 100K int8 song vectors and an index
-  build 0.11× as long as with the links (which took 9 in 10 seconds of the build), whose
-  graph needed ef 128 for 0.9985 (benchmarks/scale_levers.py);
+  of their own (`payload_links`): recall@10 0.995–0.998 at 100K int8 song vectors, for
+  0.32–0.34× the build's CPU time with the links (whose graph gave 0.9975 at ef 128;
+  benchmarks/scale_levers.py);
 - `on_disk`: the original vectors and the payload indexes memory-mapped, not loaded (the
   indexes in RAM were a quarter of the store's RSS at 100K);
 - `chunks` (per-chunk MaxSim multivector) off: no HNSW graph of its own (m=0, only for

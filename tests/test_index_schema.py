@@ -66,7 +66,7 @@ def test_schema_round_trip_and_one_line_errors():
 @pytest.mark.parametrize("on_disk,links", [(True, False), (False, True)])
 def test_payload_indexes_follow_on_disk_and_payload_links(tmp_path, monkeypatch, on_disk, links):
     # on disk: indexes memory-mapped (Cold), not loaded; links: per-value graph links, off
-    # by default (benchmarks/scale_levers.py: 0.11× the build time, recall via search ef)
+    # by default (benchmarks/scale_levers.py: 0.33× the build's CPU time)
     schema = CollectionSchema(dim=16, on_disk=on_disk, payload_links=links)
     store = EdgeStore(tmp_path, "songs")
     store.create(16, "fp", schema=schema)
