@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -45,8 +45,8 @@ from .store import QdrantStore, StoreError
 from .summary import INVALID_VECTOR, UNREADABLE, IngestSummary, Skipped
 
 __all__ = ["IngestSummary", "IndexFailure", "StoredPoint", "Result", "Encoder", "index_tracks",
-           "encode_batch", "local_encoder", "read_features", "make_point", "track_failure",
-           "TRACK_ERRORS", "collect_tracks", "TrackSource"]
+           "encode_batch", "local_encoder", "read_features", "make_point", "add_cultural",
+           "track_failure", "TRACK_ERRORS", "collect_tracks", "TrackSource"]
 
 # The per-track errors a bad input can cause; anything else is a bug and must surface.
 TRACK_ERRORS = (AudioDecodeError, UnreadableTrack, InvalidPoint)
@@ -110,8 +110,11 @@ def make_point(model: MusicSearchModel, record: TrackRecord, state: FileState,
     """The second step: the model's vectors of a log-mel, with the track's payload, as a
     checked point. Raises one of TRACK_ERRORS."""
     song, chunks = model.encode_mel(mel)
-    return IndexPoint(track_id=record.track_id, music=song, chunks=chunks,
-                      payload=build_payload(record, fingerprint, state))
+    point = IndexPoint(track_id=record.track_id, music=song, chunks=chunks,
+                       payload=build_payload(record, fingerprint, state))
+    if _has_playlist_tower(model):   # every engine's points get their cultural vector here
+        add_cultural([point], model)
+    return point
 
 
 def encode_batch(model: MusicSearchModel, records: list[TrackRecord],
@@ -138,6 +141,25 @@ def local_encoder(model: MusicSearchModel, records: list[TrackRecord], cache: Fe
         yield encode_batch(model, records[start:start + batch_size], cache)
 
 
+def _has_playlist_tower(model) -> bool:
+    return bool(getattr(model, "has_tower", None)) and model.has_tower("playlist")
+
+
+def add_cultural(points: list[IndexPoint], model: MusicSearchModel) -> None:
+    """Give each point its cultural vector: from the playlist tower where the track is in
+    the playlists, else predicted from its song vector (cold start), marked in the payload
+    as `cultural_predicted`."""
+    if not points:
+        return
+    known_vectors, known = model.encode_cultural([p.track_id for p in points])
+    predicted = (model.predict_cultural(np.stack([p.music for p in points])[~known])
+                 if (~known).any() else np.zeros((0, len(points[0].music)), np.float32))
+    known_rows, predicted_rows = iter(known_vectors), iter(predicted)
+    for point, in_playlists in zip(points, known):
+        point.cultural = next(known_rows) if in_playlists else next(predicted_rows)
+        point.payload["cultural_predicted"] = not bool(in_playlists)
+
+
 def _fingerprint(model: MusicSearchModel) -> str:
     fingerprint = getattr(model, "fingerprint", None)
     if not fingerprint:
@@ -149,9 +171,14 @@ def _fingerprint(model: MusicSearchModel) -> str:
 def _open_collection(store: QdrantStore, model: MusicSearchModel, chunks: bool | None,
                      schema: CollectionSchema | None) -> None:
     fingerprint = _fingerprint(model)
+    given = schema
+    if _has_playlist_tower(model):   # every track gets a `cultural` vector (add_cultural)
+        dim = model.config.joint_dim
+        schema = replace(schema if schema is not None else CollectionSchema(dim=dim),
+                         cultural_dim=dim)
     if not store.exists():
         store.create(model.config.joint_dim, fingerprint, chunks=chunks, schema=schema)
-    elif schema is not None and store.schema() != store.as_kept(schema):
+    elif given is not None and store.schema() != store.as_kept(schema):
         raise StoreError(f"collection '{store.collection}' at {store.location} exists with "
                          "other settings (chunks, int8, on-disk): settings apply when a "
                          "collection is created; use a new --collection")
@@ -194,7 +221,7 @@ def index_tracks(model: MusicSearchModel, source: str | Path, store: QdrantStore
     summary.skipped += plan.skipped
 
     cache = FeatureCache(cache_dir if cache_dir is not None else default_cache_dir(),
-                         model.config.frontend)
+                         model.config.audio_frontend)
     bar = tqdm(total=len(tracks.records), initial=len(tracks.records) - len(plan.encode),
                unit="track", desc=f"indexing into {store.collection}", disable=not progress,
                dynamic_ncols=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from retrieval.filters import SearchFilter
+from retrieval.fusion import FUSIONS, check_fusion
 from retrieval.query import QueryError
 from retrieval.routing import MODES
 
@@ -30,11 +31,17 @@ FIELDS = {
     "mode": ("choice", "which tower answers TEXT: word (tags, a few words), sentence (the "
                        "sentence tower), or auto: a few known words go to the word tower, a "
                        "sentence to both (default: auto)"),
+    "fusion": ("choice", "which song vectors answer: acoustic (the audio's, default), cultural "
+                         "(playlist co-occurrence; predicted from audio for tracks in no "
+                         "playlist), rrf (both, reciprocal rank fusion) or weighted (both, "
+                         "by --fusion-weight); needs a model with a playlist tower"),
+    "fusion_weight": ("float", "with --fusion weighted: the cultural vector's share, 0–1 "
+                               "(default 0.5)"),
 }
-CHOICES = {"mode": MODES}
+CHOICES = {"mode": MODES, "fusion": FUSIONS}
 _METAVARS = {"not": "TERM", "artist": "ARTIST", "tag": "TAG", "from_collection": "NAME",
              "min_duration": "SECONDS", "max_duration": "SECONDS", "text_weight": "W",
-             "diverse": "LAMBDA"}
+             "diverse": "LAMBDA", "fusion_weight": "W"}
 
 
 def add_query_options(parser: argparse.ArgumentParser) -> None:
@@ -81,7 +88,9 @@ def query_from_fields(fields: dict) -> dict:
     return {"negatives": strings("not"), "where": where,
             "text_weight": fields.get("text_weight"), "diverse": fields.get("diverse"),
             "exclude_artist": bool(fields.get("exclude_artist")),
-            "sections": bool(fields.get("sections")), "mode": fields.get("mode")}
+            "sections": bool(fields.get("sections")), "mode": fields.get("mode"),
+            **dict(zip(("fusion", "fusion_weight"),   # a weight without `weighted`: refused
+                       check_fusion(fields.get("fusion"), fields.get("fusion_weight"))))}
 
 
 def query_from_args(args: argparse.Namespace) -> dict:
