@@ -57,18 +57,43 @@ def rss_mb() -> tuple[float, float]:
     return round(field["VmRSS"] / 1024, 1), round(field["RssAnon"] / 1024, 1)
 
 
+def emit(report: dict, out: Path | None) -> None:
+    """Print the report as JSON, and write it to `out` if given."""
+    text = json.dumps(report, indent=1)
+    print(text)
+    if out:
+        out.write_text(text + "\n")
+
+
+def run_queries(searcher, store, queries: list[str], vectors: list[list[float]]) -> dict:
+    """Each query end to end (text → hits) and its vector through the store alone, after
+    20 warm-up queries: both latencies and the hits found."""
+    for text in queries[:20]:
+        searcher.search(text, k=K)
+    times, store_times, found = [], [], []
+    for text, vector in zip(queries, vectors):
+        started = time.perf_counter()
+        result = searcher.search(text, k=K)
+        times.append((time.perf_counter() - started) * 1000)
+        found.append([h.track_id for h in result.hits])
+        started = time.perf_counter()
+        store.search(np.asarray(vector, np.float32), K)
+        store_times.append((time.perf_counter() - started) * 1000)
+    return {"text_query": percentiles(times), "store_search": percentiles(store_times),
+            "found": found}
+
+
 def child(args: argparse.Namespace) -> None:
     """Search process: open the store, run every query through Searcher; report latency,
-    hits and RSS."""
-    import torch
-    torch.set_num_threads(1)
+    hits and RSS. The model is opened as `musicsearch search` opens it for text: torch-free
+    (retrieval/light_model.py; runs before 2026-12-02 loaded the full torch model)."""
     from dataclasses import replace
 
     from index.edge_store import EdgeStore
-    from retrieval.bundle import load_bundle
+    from retrieval.light_model import open_light_model
     from retrieval.search import Searcher
     job = json.loads(Path(args.child).read_text())
-    model = load_bundle(None)
+    model = open_light_model(None)
     model.encode_text(job["queries"][0])
     out = {"rss_model_only_mb": rss_mb()[0], "by_ef": {}}
     store = EdgeStore(job["root"], "bench")
@@ -76,19 +101,7 @@ def child(args: argparse.Namespace) -> None:
     schema = store.schema()
     for ef in job["efs"]:
         store._schema = replace(schema, hnsw=replace(schema.hnsw, ef=ef))  # search-time ef
-        for text in job["queries"][:20]:                                    # warm-up
-            searcher.search(text, k=K)
-        times, store_times, found = [], [], []
-        for text, vector in zip(job["queries"], job["vectors"]):
-            started = time.perf_counter()
-            result = searcher.search(text, k=K)
-            times.append((time.perf_counter() - started) * 1000)
-            found.append([h.track_id for h in result.hits])
-            started = time.perf_counter()
-            store.search(np.asarray(vector, np.float32), K)
-            store_times.append((time.perf_counter() - started) * 1000)
-        out["by_ef"][str(ef)] = {"text_query": percentiles(times),
-                                 "store_search": percentiles(store_times), "found": found}
+        out["by_ef"][str(ef)] = run_queries(searcher, store, job["queries"], job["vectors"])
     out["rss_mb"], out["rss_anon_mb"] = rss_mb()
     store.close()
     print(json.dumps(out))
@@ -191,10 +204,7 @@ def main() -> None:
     if args.root is None:
         import shutil
         shutil.rmtree(folder, ignore_errors=True)
-    text = json.dumps(report, indent=1)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    emit(report, args.out)
 
 
 if __name__ == "__main__":

@@ -19,11 +19,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-from qdrant_edge import (CountRequest, Distance, EdgeConfig, EdgeOptimizersConfig, EdgeShard,
-                         EdgeVectorParams, Filter, HasIdCondition, HnswIndexConfig, Memory,
-                         MultiVectorComparator, MultiVectorConfig, PayloadSchemaType, Point,
-                         QuantizationSearchParams, Query, QueryRequest, ScalarQuantizationConfig,
-                         ScalarType, ScrollRequest, SearchParams, UpdateOperation)
+from qdrant_edge import (BoolIndexParams, CountRequest, Distance, EdgeConfig,
+                         EdgeOptimizersConfig, EdgeShard, EdgeVectorParams, Filter,
+                         FloatIndexParams, HasIdCondition, HnswIndexConfig, IntegerIndexParams,
+                         KeywordIndexParams, Memory, MultiVectorComparator, MultiVectorConfig,
+                         Point, QuantizationSearchParams, Query, QueryRequest,
+                         ScalarQuantizationConfig, ScalarType, ScrollRequest, SearchParams,
+                         UpdateOperation)
 
 from retrieval.filters import SearchFilter
 from retrieval.search import StoredHit
@@ -39,19 +41,31 @@ from .store import CHUNKS, MUSIC, IndexNotFound, QdrantStore, StoreError, StoreL
 __all__ = ["EdgeStore", "edge_config"]
 
 METADATA_FORMAT = 2        # 2: the collection schema is recorded under "schema"
-_PAYLOAD_TYPES = {"keyword": PayloadSchemaType.Keyword, "integer": PayloadSchemaType.Integer,
-                  "float": PayloadSchemaType.Float, "bool": PayloadSchemaType.Bool}
+_PAYLOAD_PARAMS = {"keyword": KeywordIndexParams, "integer": IntegerIndexParams,
+                   "float": FloatIndexParams, "bool": BoolIndexParams}
 
 
-def edge_config(schema: CollectionSchema) -> EdgeConfig:
-    """The schema as qdrant-edge settings."""
+def payload_index(kind: str, schema: CollectionSchema):
+    """A payload index of `kind` as the schema wants it: with or without its own graph
+    links, memory-mapped (Cold) when the collection is on disk (else the engine's default)."""
+    return _PAYLOAD_PARAMS[kind](enable_hnsw=schema.payload_links,
+                                 memory=Memory.Cold if schema.on_disk else None)
+
+
+def edge_config(schema: CollectionSchema, *, graph_memory: Memory | None = None,
+                codes_memory: Memory = Memory.Pinned, payload_memory: Memory | None = None,
+                indexing_threads: int = 0, payload_m: int | None = None) -> EdgeConfig:
+    """The schema as qdrant-edge settings. The keywords are engine levers the schema does
+    not expose (benchmarks/scale_levers.py measures them; None = the engine's default)."""
     hnsw = HnswIndexConfig(m=schema.hnsw.m, ef_construct=schema.hnsw.ef_construct,
-                           full_scan_threshold=schema.hnsw.full_scan_threshold_kb)
+                           full_scan_threshold=schema.hnsw.full_scan_threshold_kb,
+                           max_indexing_threads=indexing_threads, payload_m=payload_m,
+                           memory=graph_memory)
     quantization = None
     if schema.quantization is not None:   # the int8 codes stay in RAM; originals per on_disk
         quantization = ScalarQuantizationConfig(type=ScalarType.Int8,
                                                 quantile=schema.quantization.quantile,
-                                                memory=Memory.Pinned)
+                                                memory=codes_memory)
     memory = Memory.Cold if schema.on_disk else Memory.Cached
     vectors = {}
     for name, size in schema.vectors().items():
@@ -68,7 +82,7 @@ def edge_config(schema: CollectionSchema) -> EdgeConfig:
     # The engine builds a graph only for segments above indexing_threshold (KB of vectors):
     # make that our OPTIMIZE_MIN_POINTS song vectors.
     threshold_kb = max(1, OPTIMIZE_MIN_POINTS * schema.dim * 4 // 1024)
-    return EdgeConfig(vectors=vectors,
+    return EdgeConfig(vectors=vectors, payload_memory=payload_memory,
                       optimizers=EdgeOptimizersConfig(indexing_threshold=threshold_kb))
 
 
@@ -128,7 +142,8 @@ class EdgeStore(QdrantStore):
         try:
             self._shard = EdgeShard.create(str(self.shard_dir), edge_config(schema))
             for key, kind in schema.payload_indexes.items():
-                self._shard.update(UpdateOperation.create_field_index(key, _PAYLOAD_TYPES[kind]))
+                self._shard.update(UpdateOperation.create_field_index(
+                    key, payload_index(kind, schema)))
         except Exception as error:
             raise StoreError(f"cannot create the index at {self.shard_dir}: {error}") from None
         self._schema = schema

@@ -7,8 +7,12 @@ into an `EdgeConfig`, `ClientStore` into `create_collection` arguments; both rec
 with the collection, so later opens search with the settings it was built with.
 
 Defaults and why (figures in docs/SCALE.md):
-- `music` HNSW m=16, ef_construct=128, search ef 128: recall@10 0.999 at 100K song vectors
-  (ef_construct 256: 0.9995, for a 1.5× longer build);
+- `music` HNSW m=16, ef_construct=128, search ef 256, payload indexes without graph links
+  of their own (`payload_links`): recall@10 0.995–0.998 at 100K int8 song vectors, for
+  0.32–0.34× the build's CPU time with the links (whose graph gave 0.9975 at ef 128;
+  benchmarks/scale_levers.py);
+- `on_disk`: the original vectors and the payload indexes memory-mapped, not loaded (the
+  indexes in RAM were a quarter of the store's RSS at 100K);
 - `chunks` (per-chunk MaxSim multivector) off: no HNSW graph of its own (m=0, only for
   re-ranking), but it multiplies ingest time, disk and memory by the chunks per song;
 - an index build (`optimize`) after ingest only from `OPTIMIZE_MIN_POINTS` points on:
@@ -49,7 +53,7 @@ class SchemaError(ValueError):
 class HnswSettings:
     m: int = 16                      # graph degree
     ef_construct: int = 128          # build-time beam
-    ef: int = 128                    # search-time beam (`hnsw_ef`)
+    ef: int = 256                    # search-time beam (`hnsw_ef`)
     full_scan_threshold_kb: int = 10_000   # segments smaller than this are scanned exactly
 
     def problems(self) -> list[str]:
@@ -115,9 +119,12 @@ class CollectionSchema:
     backbone_dim: int | None = None
     hnsw: HnswSettings = field(default_factory=HnswSettings)
     quantization: Quantization | None = None     # None: float32 only
-    on_disk: bool = False                        # original vectors memory-mapped, not cached
+    on_disk: bool = False                        # original vectors, payload indexes mmapped
     payload_indexes: dict[str, str] = field(
         default_factory=lambda: dict(DEFAULT_PAYLOAD_INDEXES))
+    # per-value graph links for filtered search (the engine's payload index `enable_hnsw`);
+    # False: filters above the full-scan threshold walk the main graph, checking each point
+    payload_links: bool = False
     distribution: Distribution = field(default_factory=Distribution)   # servers only
 
     def vectors(self) -> dict[str, int]:
@@ -169,6 +176,7 @@ class CollectionSchema:
                 data["quantization"] = Quantization(**data["quantization"])
             if isinstance(data.get("distribution"), dict):   # absent: recorded before it
                 data["distribution"] = Distribution(**data["distribution"])
+            data.setdefault("payload_links", True)   # recorded before it: built with links
             return cls(**data).check()
         except TypeError as error:
             raise SchemaError(f"invalid collection schema: {error}") from None

@@ -26,9 +26,9 @@ from .store import CHUNKS, MUSIC, IndexNotFound, QdrantStore, StoreError, StoreL
 
 __all__ = ["ClientStore", "client_vectors"]
 
-_PAYLOAD_TYPES = {"keyword": models.PayloadSchemaType.KEYWORD,
-                  "integer": models.PayloadSchemaType.INTEGER,
-                  "float": models.PayloadSchemaType.FLOAT, "bool": models.PayloadSchemaType.BOOL}
+_PAYLOAD_PARAMS = {"keyword": models.KeywordIndexParams,
+                   "integer": models.IntegerIndexParams,
+                   "float": models.FloatIndexParams, "bool": models.BoolIndexParams}
 UPLOAD_BATCH = 256     # points per request of `upload_points`
 
 
@@ -120,8 +120,9 @@ class ClientStore(QdrantStore):
         with warnings.catch_warnings():   # local mode warns that it ignores them
             warnings.filterwarnings("ignore", "Payload indexes have no effect")
             for key, kind in schema.payload_indexes.items():
-                self.client.create_payload_index(self.collection, key, _PAYLOAD_TYPES[kind],
-                                                 wait=True)
+                index = _PAYLOAD_PARAMS[kind](type=kind, enable_hnsw=schema.payload_links,
+                                              on_disk=schema.on_disk or None)
+                self.client.create_payload_index(self.collection, key, index, wait=True)
         self._schema = schema
 
     def schema(self) -> CollectionSchema | None:

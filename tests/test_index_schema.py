@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from qdrant_client import models
 from qdrant_edge import (Distance, EdgeConfig, EdgeShard, EdgeVectorParams, HnswIndexConfig,
-                         MultiVectorComparator, MultiVectorConfig)
+                         Memory, MultiVectorComparator, MultiVectorConfig)
 
 import index.edge_store as edge_store
 import index.ingest as ingest
@@ -56,6 +56,40 @@ def test_schema_round_trip_and_one_line_errors():
         CollectionSchema.from_dict({"dim": 8, "payload_indexes": {"title": "text"}})
     with pytest.raises(SchemaError, match="oversampling"):
         CollectionSchema.from_dict({"dim": 8, "quantization": {"oversampling": 0.1}})
+    # recorded before `payload_links` existed: those indexes were built with the links
+    recorded = {key: value for key, value in CollectionSchema(dim=8).to_dict().items()
+                if key != "payload_links"}
+    assert CollectionSchema.from_dict(recorded).payload_links is True
+    assert CollectionSchema(dim=8).payload_links is False
+
+
+@pytest.mark.parametrize("on_disk,links", [(True, False), (False, True)])
+def test_payload_indexes_follow_on_disk_and_payload_links(tmp_path, monkeypatch, on_disk, links):
+    # on disk: indexes memory-mapped (Cold), not loaded; links: per-value graph links, off
+    # by default (benchmarks/scale_levers.py: 0.33× the build's CPU time)
+    schema = CollectionSchema(dim=16, on_disk=on_disk, payload_links=links)
+    store = EdgeStore(tmp_path, "songs")
+    store.create(16, "fp", schema=schema)
+    try:
+        indexes = store._open().info().payload_schema
+        assert set(indexes) == set(DEFAULT_PAYLOAD_INDEXES)
+        for index in indexes.values():
+            assert index.params.enable_hnsw is links
+            assert (index.params.memory == Memory.Cold) is on_disk
+    finally:
+        store.close()
+    client = ClientStore(":memory:", "songs")
+    made = {}
+    monkeypatch.setattr(client.client, "create_payload_index",
+                        lambda collection, key, index, wait: made.__setitem__(key, index))
+    try:
+        client.create(16, "fp", schema=schema)
+        assert set(made) == set(DEFAULT_PAYLOAD_INDEXES)
+        assert made["tags"].type == "keyword" and made["duration"].type == "float"
+        assert all(index.enable_hnsw is links and bool(index.on_disk) is on_disk
+                   for index in made.values())
+    finally:
+        client.close()
 
 
 def test_both_back_ends_translate_the_same_schema(tmp_path):
