@@ -32,7 +32,7 @@ from .filters import edge_filter
 from .build import build_index
 from .points import IndexPoint, point_id
 from .schema import OPTIMIZE_MIN_POINTS, CollectionSchema, SchemaError, legacy_schema
-from .store import CHUNKS, MUSIC, IndexNotFound, QdrantStore, StoreError, StoreLocked
+from .store import BACKBONE, CHUNKS, MUSIC, IndexNotFound, QdrantStore, StoreError, StoreLocked
 
 __all__ = ["EdgeStore", "edge_config"]
 
@@ -252,6 +252,8 @@ class EdgeStore(QdrantStore):
         vector = {MUSIC: np.asarray(point.music, dtype=np.float32)}
         if chunks and point.chunks is not None and len(point.chunks):
             vector[CHUNKS] = np.asarray(point.chunks, dtype=np.float32)
+        if point.backbone is not None:   # upsert checked that the schema has it
+            vector[BACKBONE] = np.asarray(point.backbone, dtype=np.float32)
         return Point(id=point.id, vector=vector, payload=point.payload)
 
     # ---- reads ---------------------------------------------------------------------------

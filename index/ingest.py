@@ -14,16 +14,22 @@ other exception (a bug, MemoryError) propagates, after the batches already store
 
 `encode_batch` is a pure function of (model, records, cache) → points, so the encoding
 step can run on a distributed engine (e.g. Ray Data `map_batches`) and feed `upsert`.
+
+With a backbone (`backbone="msd"` or `"mtt"`, retrieval/backbone.py) each point also gets
+the backbone's song embedding as the `backbone` named vector and its top tags in the
+payload. The collection records which backbone made it: a collection is made with or
+without one, and later runs use the one it records (another one is refused).
 """
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tqdm import tqdm
 
+from retrieval.backbone import BACKBONE_DIM, MusiCNNBackbone, check_backbone, load_backbone
 from retrieval.catalog import TrackRecord, display_text
 from retrieval.feature_cache import FeatureCache
 from retrieval.frontend import AudioDecodeError
@@ -40,7 +46,7 @@ from .store import QdrantStore, StoreError
 from .summary import INVALID_VECTOR, UNREADABLE, IngestSummary, Skipped
 
 __all__ = ["IngestSummary", "IndexFailure", "index_tracks", "encode_batch", "collect_tracks",
-           "TrackSource"]
+           "TrackSource", "collection_backbone"]
 
 # The per-track errors a bad input can cause; anything else is a bug and must surface.
 _TRACK_ERRORS = (AudioDecodeError, UnreadableTrack, InvalidPoint)
@@ -72,19 +78,25 @@ def _kind(error: BaseException) -> str:
     return INVALID_VECTOR if isinstance(error, InvalidPoint) else UNREADABLE
 
 
-def encode_batch(model: MusicSearchModel, records: list[TrackRecord],
-                 cache: FeatureCache) -> list[IndexPoint | IndexFailure]:
-    """Encode tracks (cached log-mel → model) into checked points, one result per record, in
-    order. A bad input (unreadable file, undecodable audio, non-finite model output) becomes
-    an IndexFailure; any other error propagates."""
+def encode_batch(model: MusicSearchModel, records: list[TrackRecord], cache: FeatureCache,
+                 backbone: MusiCNNBackbone | None = None) -> list[IndexPoint | IndexFailure]:
+    """Encode tracks (cached log-mel → model; with `backbone`, also the audio → backbone)
+    into checked points, one result per record, in order. A bad input (unreadable file,
+    undecodable audio, non-finite model output) becomes an IndexFailure; any other error
+    propagates."""
     fingerprint = _fingerprint(model)
     results: list[IndexPoint | IndexFailure] = []
     for record in records:
         try:
             state = file_state(record.path)
             song, chunks = model.encode_mel(cache.mel(record.path, digest=state.content_hash))
+            payload, extra = build_payload(record, fingerprint, state), None
+            if backbone is not None:
+                extra = backbone.encode_file(record.path)
+                payload.update(extra.payload(backbone.name))
             results.append(IndexPoint(track_id=record.track_id, music=song, chunks=chunks,
-                                      payload=build_payload(record, fingerprint, state)))
+                                      payload=payload,
+                                      backbone=None if extra is None else extra.vector))
         except _TRACK_ERRORS as error:
             results.append(IndexFailure(record.track_id, display_text(record.path),
                                         _one_line(error), _kind(error)))
@@ -99,12 +111,36 @@ def _fingerprint(model: MusicSearchModel) -> str:
     return str(fingerprint)
 
 
+def _with_backbone(schema: CollectionSchema, backbone: str | None) -> CollectionSchema:
+    if backbone is None:
+        return schema
+    return replace(schema, backbone=backbone, backbone_dim=BACKBONE_DIM)
+
+
+def collection_backbone(store: QdrantStore, wanted: str | None) -> str | None:
+    """The backbone an indexing run uses: `wanted` for a new collection, else the one the
+    collection records (StoreError, one line, if `wanted` is another)."""
+    if wanted is not None:
+        check_backbone(wanted)
+    if not store.exists():
+        return wanted
+    recorded = store.schema().backbone
+    if wanted is not None and wanted != recorded:
+        had = (f"was made with backbone '{recorded}'" if recorded
+               else "was made without a backbone vector")
+        raise StoreError(f"collection '{store.collection}' at {store.location} {had}, not "
+                         f"'{wanted}': index into a new --collection"
+                         + (f", or use --backbone {recorded}" if recorded else ""))
+    return recorded
+
+
 def _open_collection(store: QdrantStore, model: MusicSearchModel, chunks: bool | None,
-                     schema: CollectionSchema | None) -> None:
+                     schema: CollectionSchema | None, backbone: str | None) -> None:
     fingerprint = _fingerprint(model)
     if not store.exists():
-        store.create(model.config.joint_dim, fingerprint, chunks=chunks, schema=schema)
-    elif schema is not None and store.schema() != schema:
+        schema = store.resolve_schema(model.config.joint_dim, chunks, schema)
+        store.create(model.config.joint_dim, fingerprint, schema=_with_backbone(schema, backbone))
+    elif schema is not None and store.schema() != _with_backbone(schema, backbone):
         raise StoreError(f"collection '{store.collection}' at {store.location} exists with "
                          "other settings (chunks, int8, on-disk): settings apply when a "
                          "collection is created; use a new --collection")
@@ -121,7 +157,8 @@ def index_tracks(model: MusicSearchModel, source: str | Path, store: QdrantStore
                  batch_size: int = 32, progress: bool = True,
                  chunks: bool | None = None, schema: CollectionSchema | None = None,
                  upsert_batch: int = UPSERT_BATCH, build_index: bool = True,
-                 on_progress: Callable[[int, int], None] | None = None) -> IngestSummary:
+                 on_progress: Callable[[int, int], None] | None = None,
+                 backbone: str | None = None) -> IngestSummary:
     """Index a folder of audio or a catalog into `store`; see the module docstring.
 
     Creates the collection if missing, as `schema` says (default `CollectionSchema(dim)`:
@@ -130,12 +167,15 @@ def index_tracks(model: MusicSearchModel, source: str | Path, store: QdrantStore
     collection holds OPTIMIZE_MIN_POINTS songs or more (`build_index=False`: never).
     Raises FingerprintMismatch if the collection was built with another model.
     `summary.complete` is False when anything was skipped. `on_progress(done, total)` is
-    called after each batch (the app's progress bar).
+    called after each batch (the app's progress bar). `backbone` ("msd", "mtt"): also store
+    that MusiCNN's embedding and tags (see the module doc); None: whatever the collection
+    records (none for a new one).
     """
     started = time.perf_counter()
     fingerprint = _fingerprint(model)
     tracks: TrackSource = collect_tracks(source, catalog)
-    _open_collection(store, model, chunks, schema)
+    backbone = collection_backbone(store, backbone)     # refused before any work
+    _open_collection(store, model, chunks, schema, backbone)
     summary = IngestSummary(collection=store.collection, location=store.location,
                             skipped=list(tracks.skipped))
     existing = store.existing_payloads(r.track_id for r in tracks.records)
@@ -146,6 +186,7 @@ def index_tracks(model: MusicSearchModel, source: str | Path, store: QdrantStore
 
     cache = FeatureCache(cache_dir if cache_dir is not None else default_cache_dir(),
                          model.config.frontend)
+    extractor = load_backbone(backbone) if backbone and plan.encode else None
     bar = tqdm(total=len(tracks.records), initial=len(tracks.records) - len(plan.encode),
                unit="track", desc=f"indexing into {store.collection}", disable=not progress,
                dynamic_ncols=True)
@@ -153,7 +194,8 @@ def index_tracks(model: MusicSearchModel, source: str | Path, store: QdrantStore
     written = time.monotonic()
     try:
         for start in range(0, len(plan.encode), max(1, batch_size)):
-            results = encode_batch(model, plan.encode[start:start + batch_size], cache)
+            results = encode_batch(model, plan.encode[start:start + batch_size], cache,
+                                   extractor)
             points = [r for r in results if isinstance(r, IndexPoint)]
             pending += points
             if len(pending) >= upsert_batch or time.monotonic() - written > WRITE_EVERY_S:

@@ -17,7 +17,7 @@ import numpy as np
 from retrieval.catalog import TrackRecord, json_problem, path_to_text
 
 __all__ = ["TRACK_NAMESPACE", "point_id", "build_payload", "payload_hash", "check_payload",
-           "IndexPoint", "InvalidPoint", "FileState", "FILE_STATE_KEYS"]
+           "IndexPoint", "InvalidPoint", "FileState", "FILE_STATE_KEYS", "BACKBONE_KEYS"]
 
 # Fixed forever: changing it would give every track a new id and break idempotent re-indexing.
 TRACK_NAMESPACE = uuid.UUID("6f1c7a52-3d0e-5b8e-9a41-6d7573696373")
@@ -54,8 +54,11 @@ class FileState:
 
 
 FILE_STATE_KEYS = ("file_size", "file_mtime_ns", "content_hash")
+# What a backbone says about the audio (retrieval/backbone.py): not catalog fields, and
+# kept when only the catalog fields of a track change (index/changes.py).
+BACKBONE_KEYS = ("backbone", "backbone_tags", "backbone_p")
 # Payload keys that are not catalog fields, so not part of `payload_hash`.
-_NOT_HASHED = ("model_fingerprint", "payload_hash", *FILE_STATE_KEYS)
+_NOT_HASHED = ("model_fingerprint", "payload_hash", *FILE_STATE_KEYS, *BACKBONE_KEYS)
 
 
 def payload_hash(payload: dict) -> str:
@@ -108,6 +111,7 @@ class IndexPoint:
     music: np.ndarray                    # (dim,) song vector in the joint space
     chunks: np.ndarray | None            # (n_chunks, dim) for the MaxSim multivector, or None
     payload: dict
+    backbone: np.ndarray | None = None   # (backbone_dim,) a backbone's song embedding, or None
 
     def __post_init__(self) -> None:
         self.check()
@@ -121,6 +125,8 @@ class IndexPoint:
             if chunks.shape[1] != music.shape[0]:
                 raise InvalidPoint(f"chunk vectors have dim {chunks.shape[1]}, the song "
                                    f"vector {music.shape[0]}")
+        if self.backbone is not None:
+            _check_vectors("backbone", np.asarray(self.backbone, dtype=np.float32), 1)
         check_payload(self.payload)
         if self.payload["track_id"] != self.track_id:
             raise InvalidPoint(f"payload track_id {self.payload['track_id']!r} is not the "

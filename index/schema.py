@@ -25,7 +25,7 @@ __all__ = ["CollectionSchema", "HnswSettings", "Quantization", "SchemaError", "M
 MUSIC = "music"            # the song vector in the joint space (cosine), HNSW-indexed
 CHUNKS = "chunks"          # per-chunk joint vectors, MaxSim multivector, no graph (m=0)
 CULTURAL = "cultural"      # reserved: the playlist modality (joint space)
-BACKBONE = "backbone"      # reserved: the raw audio representation (similarity by example)
+BACKBONE = "backbone"      # a pretrained backbone's song embedding (similarity by example)
 RESERVED_VECTORS = (CULTURAL, BACKBONE)
 
 PAYLOAD_INDEX_TYPES = ("keyword", "integer", "float", "bool")
@@ -84,6 +84,7 @@ class CollectionSchema:
     chunks: bool = False                         # store the per-chunk MaxSim multivector
     cultural_dim: int | None = None              # reserved named vectors: None = absent
     backbone_dim: int | None = None
+    backbone: str | None = None                  # which backbone fills `backbone` ("msd", …)
     hnsw: HnswSettings = field(default_factory=HnswSettings)
     quantization: Quantization | None = None     # None: float32 only
     on_disk: bool = False                        # original vectors memory-mapped, not cached
@@ -107,6 +108,8 @@ class CollectionSchema:
             value = getattr(self, name)
             if value is not None and value < 1:
                 out.append(f"{name} must be ≥ 1 or absent, got {value}")
+        if self.backbone is not None and not self.backbone_dim:
+            out.append(f"backbone {self.backbone!r} needs a backbone_dim")
         out += self.hnsw.problems()
         out += self.quantization.problems() if self.quantization else []
         out += [f"payload index {key!r}: unknown type {kind!r} (known: "

@@ -20,7 +20,7 @@ from retrieval.search import StoredHit
 from .filters import client_filter
 from .points import IndexPoint, point_id
 from .schema import CollectionSchema, SchemaError, legacy_schema
-from .store import CHUNKS, MUSIC, IndexNotFound, QdrantStore, StoreError, StoreLocked
+from .store import BACKBONE, CHUNKS, MUSIC, IndexNotFound, QdrantStore, StoreError, StoreLocked
 
 __all__ = ["ClientStore", "client_vectors"]
 
@@ -175,6 +175,8 @@ class ClientStore(QdrantStore):
             vector: dict = {MUSIC: np.asarray(point.music, dtype=np.float32).tolist()}
             if chunks and point.chunks is not None and len(point.chunks):
                 vector[CHUNKS] = np.asarray(point.chunks, dtype=np.float32).tolist()
+            if point.backbone is not None:   # upsert checked that the schema has it
+                vector[BACKBONE] = np.asarray(point.backbone, dtype=np.float32).tolist()
             structs.append(models.PointStruct(id=point.id, vector=vector, payload=point.payload))
         # Batched requests; `wait` makes each durable before the call returns.
         self.client.upload_points(self.collection, structs, batch_size=UPLOAD_BATCH, wait=True)

@@ -154,6 +154,15 @@ def build_parser() -> argparse.ArgumentParser:
                           help="int8-quantize the song vectors (searched with rescoring)")
     settings.add_argument("--on-disk", action="store_true",
                           help="keep the original song vectors on disk, not in memory")
+    settings.add_argument("--backbone", choices=("msd", "mtt"), default=None,
+                          help="also store MusiCNN's 200-d song embedding (trained on Million "
+                               "Song Dataset or MagnaTagATune tags) as the `backbone` vector "
+                               "(search --vector backbone) and its top tags in the payload "
+                               "(search --mode backbone-tags); decodes every file a second "
+                               "time at 16 kHz and runs MusiCNN: ~110x real time on one "
+                               "core, i.e. about 2 s more per 4-minute song "
+                               "(docs/BACKBONE_SPEED.md). A collection keeps the backbone it "
+                               "was made with; later runs use it without the flag")
 
     search = commands.add_parser(
         "search", help="query the index", epilog=SEARCH_EPILOG,
@@ -279,7 +288,8 @@ def _cmd_index(args) -> int:
                                   on_disk=args.on_disk)
     store = open_store(args.qdrant, args.collection)
     try:
-        summary = index_tracks(model, args.path, store, catalog=args.catalog, schema=schema)
+        summary = index_tracks(model, args.path, store, catalog=args.catalog, schema=schema,
+                               backbone=args.backbone)
     finally:
         store.close()
     print(summary.describe())

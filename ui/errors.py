@@ -18,7 +18,8 @@ _USER_ERRORS = (("retrieval.bundle", "BundleError"), ("retrieval.catalog", "Cata
                 ("retrieval.frontend", "AudioDecodeError"), ("retrieval.vectors", "NonFiniteOutput"),
                 ("retrieval.query", "QueryError"), ("retrieval.search", "FingerprintMismatch"),
                 ("retrieval.query_plan", "TrackNotFound"), ("retrieval.typed_config", "ConfigError"),
-                ("index.store", "IndexNotFound"), ("index.store", "StoreError"))
+                ("index.store", "IndexNotFound"), ("index.store", "StoreError"),
+                ("retrieval.backbone", "BackboneError"))
 
 
 def user_errors(loaded_only: bool = True) -> tuple[type[BaseException], ...]:
