@@ -92,7 +92,7 @@ class QueryPlan:
             plan.parts[f"sounds like {Path(audio).name}"] = examples[-1]
             plan.query["audio"] = str(audio)
         if track_id is not None:
-            examples.append(plan._track(store, track_id, exclude_artist))
+            examples.append(plan.track_vector(store, track_id, exclude_artist))
             plan.parts[f"sounds like track {track_id}"] = examples[-1]
             plan.query["track_id"] = track_id
         if not plan.parts:
@@ -113,8 +113,11 @@ class QueryPlan:
                                     if name != "exclude_track_ids"}
         return plan
 
-    def _track(self, store, track_id: str, exclude_artist: bool) -> np.ndarray:
-        vector = store.get_vectors([track_id]).get(track_id)
+    def track_vector(self, store, track_id: str, exclude_artist: bool,
+                     using: str = "music") -> np.ndarray:
+        """An indexed track's stored vector `using` (unit), the track left out of the results
+        (and its artist too, with `exclude_artist`); TrackNotFound if it has none."""
+        vector = store.get_vectors([track_id], using=using).get(track_id)
         if vector is None:
             raise TrackNotFound(track_id)
         self.where = self.where.also(exclude_track_ids=[track_id])

@@ -80,6 +80,8 @@ SEARCH_EPILOG = f"""examples:
   musicsearch search --track ID --exclude-artist --diverse 0.5
   musicsearch search sadder --track ID --text-weight 0.3     # like this track, but sadder
   musicsearch search --audio clip.wav --sections             # which section sounds like it
+  musicsearch search --like song.ogg --vector backbone       # on MusiCNN's embedding
+  musicsearch search "piano" --mode backbone-tags            # by MusiCNN's own tags
   musicsearch search --batch queries.txt --k 5 > results.jsonl
 
 exit status: 0 answered; 2 a bad query or index (one line on stderr); with --batch,
@@ -175,6 +177,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "1–768 kHz, at least one FFT frame long: 32 ms for the shipped "
                              "model; only the first 10 minutes of a longer file are used)")
     search.add_argument("--track", default=None, metavar="ID", help="find tracks like an indexed track")
+    search.add_argument("--like", default=None, metavar="ID|FILE",
+                        help="find tracks like an indexed track (its id, or the file a folder "
+                             "scan indexed) or, if FILE is not indexed, like that audio file; "
+                             "with --vector backbone, on the backbone vector")
     search.add_argument("--k", type=int, default=10, help="number of results (default: %(default)s)")
     search.add_argument("--json", action="store_true", help="print one JSON object")
     search.add_argument("--batch", default=None, metavar="FILE",

@@ -6,7 +6,7 @@ import argparse
 
 from retrieval.filters import SearchFilter
 from retrieval.query import QueryError
-from retrieval.routing import MODES
+from retrieval.routing import SEARCH_MODES
 
 __all__ = ["add_query_options", "query_from_args", "query_from_fields", "FIELDS", "CHOICES"]
 
@@ -29,9 +29,14 @@ FIELDS = {
                          "(chunk MaxSim) and say where it is"),
     "mode": ("choice", "which tower answers TEXT: word (tags, a few words), sentence (the "
                        "sentence tower), or auto: a few known words go to the word tower, a "
-                       "sentence to both (default: auto)"),
+                       "sentence to both (default: auto); backbone-tags: no tower, rank by "
+                       "the probabilities of MusiCNN's own 50 tags stored by `index "
+                       "--backbone` (e.g. \"piano\", \"hard rock\")"),
+    "vector": ("choice", "which stored vector --audio/--track/--like is compared on: music "
+                         "(the joint space; default) or backbone (MusiCNN's embedding, for "
+                         "collections made with `index --backbone`; examples only, no text)"),
 }
-CHOICES = {"mode": MODES}
+CHOICES = {"mode": SEARCH_MODES, "vector": ("music", "backbone")}
 _METAVARS = {"not": "TERM", "artist": "ARTIST", "tag": "TAG", "from_collection": "NAME",
              "min_duration": "SECONDS", "max_duration": "SECONDS", "text_weight": "W",
              "diverse": "LAMBDA"}
@@ -81,7 +86,8 @@ def query_from_fields(fields: dict) -> dict:
     return {"negatives": strings("not"), "where": where,
             "text_weight": fields.get("text_weight"), "diverse": fields.get("diverse"),
             "exclude_artist": bool(fields.get("exclude_artist")),
-            "sections": bool(fields.get("sections")), "mode": fields.get("mode")}
+            "sections": bool(fields.get("sections")), "mode": fields.get("mode"),
+            "vector": fields.get("vector")}
 
 
 def query_from_args(args: argparse.Namespace) -> dict:

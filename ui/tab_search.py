@@ -7,7 +7,7 @@ from __future__ import annotations
 import gradio as gr
 from starlette.concurrency import run_in_threadpool
 
-from retrieval.routing import MODES
+from retrieval.routing import BACKBONE_TAGS, MODES
 
 from .callbacks import MAX_K, MAX_QUERY_CHARS, search_outputs
 from .form import ANY
@@ -22,6 +22,7 @@ HINT = ("Results appear here. Press play on a card to listen; More like this fin
 
 MODE_INFO = ("auto: a few known words go to the word tower, a sentence to the sentence "
              "tower (on models that have one)")
+BACKBONE_INFO = "; backbone-tags: by the stored probabilities of MusiCNN's own 50 tags"
 
 
 DIVERSE_INFO = ("1: by relevance only; lower: re-rank for variety (MMR), so near-identical "
@@ -81,7 +82,9 @@ def search_tab(searcher, facets: Facets, examples: list[str]) -> gr.Textbox:
                     visible=facets.has_chunks)
             diverse = gr.Slider(0, 1, value=1, step=0.05, label="Relevance ↔ variety (λ)",
                                 info=DIVERSE_INFO, elem_id="ms-diverse")
-            mode = gr.Radio(list(MODES), value="auto", label="Query path", info=MODE_INFO,
+            modes = [*MODES, BACKBONE_TAGS] if facets.backbone else list(MODES)
+            mode = gr.Radio(modes, value="auto", label="Query path",
+                            info=MODE_INFO + (BACKBONE_INFO if facets.backbone else ""),
                             elem_id="ms-mode")
             k = gr.Slider(1, MAX_K, value=10, step=1, label="Results", elem_id="ms-k")
             with gr.Row():

@@ -1,0 +1,187 @@
+"""Real recordings (issue 11, item 6): game soundtracks from Debian packages, indexed with
+both MusiCNN backbones, and what text and by-example queries return (docs/REAL_RECORDINGS.md).
+
+Needs, once (root): apt-get install -y wesnoth-music supertuxkart-data frozen-bubble-data
+
+    python benchmarks/real_recordings.py collect   # symlinks + catalog.jsonl (nothing copied)
+    python benchmarks/real_recordings.py index     # collections real-msd, real-mtt
+    python benchmarks/real_recordings.py queries   # top 5 per query and route → results.json
+    python benchmarks/real_recordings.py queries --model models/musicnn-msd-heads  # + a model
+
+Everything lives under ~/.cache/musicsearch/real-recordings/ (its own embedded store).
+Titles and composers come from the packages' own metadata (SuperTuxKart's .music files);
+otherwise the file name. No catalog tags are given: every route hears only the audio.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+# package → (music folder, licence as its /usr/share/doc/<package>/copyright states it)
+SOURCES = {
+    "wesnoth": (Path("/usr/share/games/wesnoth/1.16/data/core/music"),
+                "GPL-2+ (wesnoth-1.16-music, via wesnoth-music)"),
+    "supertuxkart": (Path("/usr/share/games/supertuxkart/data/music"),
+                     "CC-BY-SA-3.0 / CC-BY-SA-4.0 / CC0 per file (supertuxkart-data)"),
+    "frozen-bubble": (Path("/usr/share/games/frozen-bubble/snd"), "GPL-2 (frozen-bubble-data)"),
+}
+FROZEN_BUBBLE_MUSIC = ("frozen-mainzik-1p", "frozen-mainzik-2p", "introzik")
+# SuperTuxKart ships fast variants of some tracks (the last lap): the same music, left out
+FAST = re.compile(r"(_fast|_f)$")
+BACKBONES = ("msd", "mtt")
+TEXT_QUERIES = ("epic orchestral battle", "calm ambient", "rock", "electronic dance", "piano",
+                "flute melody", "happy", "sad", "celtic folk", "slow strings")
+EXAMPLES = ("wesnoth/battle-epic", "supertuxkart/celtic", "supertuxkart/xeon6")
+K = 5
+
+
+def home() -> Path:
+    from retrieval.paths import data_home
+    return data_home() / "real-recordings"
+
+
+def _stk_title(ogg: Path) -> tuple[str, str]:
+    """(title, composer) from the .music file naming `ogg`, else the file name."""
+    for meta in ogg.parent.glob("*.music"):
+        text = meta.read_text(encoding="utf-8", errors="replace")
+        if re.search(rf'file\s*=\s*"{re.escape(ogg.name)}"', text):
+            title = re.search(r'title\s*=\s*"([^"]*)"', text)
+            composer = re.search(r'composer\s*=\s*"([^"]*)"', text)
+            return (title.group(1) if title else ogg.stem,
+                    composer.group(1) if composer else "")
+    return ogg.stem, ""
+
+
+def collect() -> Path:
+    """Symlink the music tracks into home()/audio/<package>/ and write catalog.jsonl."""
+    import soundfile
+
+    from retrieval.catalog import TrackRecord, write_catalog
+    records = []
+    for package, (folder, licence) in SOURCES.items():
+        if not folder.is_dir():
+            raise SystemExit(f"{folder} is missing: apt-get install -y wesnoth-music "
+                             "supertuxkart-data frozen-bubble-data")
+        files = sorted(folder.glob("*.ogg"))
+        if package == "frozen-bubble":
+            files = [f for f in files if f.stem in FROZEN_BUBBLE_MUSIC]
+        files = [f for f in files if not FAST.search(f.stem)]
+        target = home() / "audio" / package
+        target.mkdir(parents=True, exist_ok=True)
+        for ogg in files:
+            link = target / ogg.name
+            if not link.is_symlink():
+                link.symlink_to(ogg)
+            title, composer = (_stk_title(ogg) if package == "supertuxkart"
+                               else (ogg.stem.replace("_", " ").replace("-", " "), ""))
+            records.append(TrackRecord(
+                track_id=f"{package}/{ogg.stem}", path=str(link), title=title, artist=composer,
+                album=package, duration=round(soundfile.info(str(ogg)).duration, 1),
+                split="test", meta={"collection": package, "license": licence,
+                                    "source": str(ogg)}))
+    catalog = home() / "catalog.jsonl"
+    write_catalog(records, catalog)
+    hours = sum(r.duration for r in records) / 3600
+    print(f"{len(records)} tracks ({hours:.2f} h) → {catalog}")
+    return catalog
+
+
+def _store(collection: str):
+    from index import open_store
+    return open_store(str(home() / "qdrant"), collection)
+
+
+def index(model_dir: str | None) -> None:
+    import torch
+    torch.set_num_threads(1)
+    from index import index_tracks
+    from retrieval.bundle import load_bundle
+    model = load_bundle(model_dir)
+    for backbone in BACKBONES:
+        store = _store(f"real-{backbone}")
+        try:
+            started = time.perf_counter()
+            summary = index_tracks(model, home() / "catalog.jsonl", store, backbone=backbone)
+            print(summary.describe(), f"[{time.perf_counter() - started:.0f} s]")
+        finally:
+            store.close()
+
+
+def _rows(result) -> list[dict]:
+    return [{"track_id": h.track_id, "title": h.title, "score": h.score, "why": h.why}
+            for h in result.hits]
+
+
+def _ask(searcher, **query) -> dict:
+    from retrieval.query import QueryError
+    try:
+        result = searcher.search(k=K, **query)
+        return {"hits": _rows(result), "notes": result.notes,
+                "path": result.query.get("path")}
+    except QueryError as error:
+        return {"error": str(error)}
+
+
+def queries(model_dir: str | None, extra_model: str | None) -> None:
+    import torch
+    torch.set_num_threads(1)
+    from index import index_tracks
+    from retrieval.bundle import load_bundle
+    from retrieval.search import Searcher
+    model = load_bundle(model_dir)
+    out: dict = {"text": {}, "examples": {}}
+    for backbone in BACKBONES:
+        store = _store(f"real-{backbone}")
+        try:
+            searcher = Searcher(model, store)
+            for text in TEXT_QUERIES:
+                row = out["text"].setdefault(text, {})
+                if backbone == BACKBONES[0]:
+                    row["default"] = _ask(searcher, text=text)
+                row[f"tags-{backbone}"] = _ask(searcher, text=text, mode="backbone-tags")
+            for track in EXAMPLES:
+                row = out["examples"].setdefault(track, {})
+                if backbone == BACKBONES[0]:
+                    row["music"] = _ask(searcher, track_id=track)
+                row[f"backbone-{backbone}"] = _ask(searcher, track_id=track, vector="backbone")
+        finally:
+            store.close()
+    if extra_model:
+        other = load_bundle(extra_model)
+        store = _store("real-extra")
+        try:
+            index_tracks(other, home() / "catalog.jsonl", store)
+            searcher = Searcher(other, store)
+            for text in TEXT_QUERIES:
+                out["text"][text]["extra"] = _ask(searcher, text=text)
+            out["extra_model"] = extra_model
+        finally:
+            store.close()
+    path = home() / "results.json"
+    path.write_text(json.dumps(out, indent=1, ensure_ascii=False) + "\n")
+    print(f"→ {path}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("step", choices=("collect", "index", "queries"))
+    parser.add_argument("--model", default=None, help="bundle (default: the shipped model)")
+    parser.add_argument("--extra-model", default=None,
+                        help="queries: also the text results of this bundle (own collection)")
+    args = parser.parse_args()
+    if args.step == "collect":
+        collect()
+    elif args.step == "index":
+        index(args.model)
+    else:
+        queries(args.model, args.extra_model)
+
+
+if __name__ == "__main__":
+    main()
