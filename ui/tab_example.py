@@ -48,7 +48,7 @@ def example_tab(searcher, facets: Facets, uploads: UploadFolder | None,
                 audio_slots: asyncio.Semaphore) -> None:
     labels = {track_id: label for label, track_id in facets.track_choices}
 
-    async def on_example(audio_path, track_id, text, weight, exclude_artist, vector, k):
+    async def on_example(audio_path, track_id, text, weight, exclude_artist, k, vector):
         def work():
             return example_outputs(searcher, audio_path, track_id, text, weight,
                                    exclude_artist, k, track_label=labels.get(track_id),
@@ -98,6 +98,6 @@ def example_tab(searcher, facets: Facets, uploads: UploadFolder | None,
             results = gr.HTML(render_status(HINT, kind="hint"), elem_id="ms-example-results",
                               css_template=CSS,
                               js_on_load=results_js("ms-example-k", text_search=False))
-    search.click(on_example, inputs=[audio, track, text, weight, exclude, vector, k],
+    search.click(on_example, inputs=[audio, track, text, weight, exclude, k, vector],
                  outputs=[results, audio], queue=False)
     audio.upload(on_upload, inputs=[audio], outputs=[audio, results], queue=False)
