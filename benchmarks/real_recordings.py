@@ -6,7 +6,8 @@ Needs, once (root): apt-get install -y wesnoth-music supertuxkart-data frozen-bu
     python benchmarks/real_recordings.py collect   # symlinks + catalog.jsonl (nothing copied)
     python benchmarks/real_recordings.py index     # collections real-msd, real-mtt
     python benchmarks/real_recordings.py queries   # top 5 per query and route → results.json
-    python benchmarks/real_recordings.py queries --model models/musicnn-msd-heads  # + a model
+    python benchmarks/real_recordings.py queries --extra-model models/musicnn-msd-heads
+    python benchmarks/real_recordings.py report    # results.json → markdown tables (stdout)
 
 Everything lives under ~/.cache/musicsearch/real-recordings/ (its own embedded store).
 Titles and composers come from the packages' own metadata (SuperTuxKart's .music files);
@@ -15,6 +16,7 @@ otherwise the file name. No catalog tags are given: every route hears only the a
 from __future__ import annotations
 
 import argparse
+import html
 import json
 import re
 import sys
@@ -53,8 +55,8 @@ def _stk_title(ogg: Path) -> tuple[str, str]:
         if re.search(rf'file\s*=\s*"{re.escape(ogg.name)}"', text):
             title = re.search(r'title\s*=\s*"([^"]*)"', text)
             composer = re.search(r'composer\s*=\s*"([^"]*)"', text)
-            return (title.group(1) if title else ogg.stem,
-                    composer.group(1) if composer else "")
+            return (html.unescape(title.group(1)) if title else ogg.stem,
+                    html.unescape(composer.group(1)) if composer else "")
     return ogg.stem, ""
 
 
@@ -168,9 +170,61 @@ def queries(model_dir: str | None, extra_model: str | None) -> None:
     print(f"→ {path}")
 
 
+def _cell(hit: dict) -> str:
+    name = hit["track_id"].replace("supertuxkart/", "stk/").replace("frozen-bubble/", "fb/")
+    stem = hit["track_id"].rsplit("/", 1)[-1].replace("_", " ").replace("-", " ")
+    title = "" if hit["title"].casefold() == stem.casefold() else f" “{hit['title']}”"
+    return f"{name}{title} {hit['score']:.2f}"
+
+
+def _table(columns: dict[str, dict]) -> list[str]:
+    """One markdown table: a column per route, K rows; an error fills its column."""
+    names = list(columns)
+    lines = ["| # | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for rank in range(K):
+        cells = []
+        for name in names:
+            answer = columns[name]
+            if "error" in answer:
+                cells.append(("refused: " + answer["error"][:60] + "…") if rank == 0 else "")
+            else:
+                hits = answer["hits"]
+                cells.append(_cell(hits[rank]) if rank < len(hits) else "")
+        lines.append(f"| {rank + 1} | " + " | ".join(cells) + " |")
+    notes = [f"{name}: {note}" for name in names for note in columns[name].get("notes", [])]
+    return lines + ([""] + [f"*{n}*" for n in notes] if notes else [])
+
+
+def report() -> None:
+    out = json.loads((home() / "results.json").read_text())
+    labels = {"default": "shipped default (text)", "tags-msd": "backbone-tags msd",
+              "tags-mtt": "backbone-tags mtt", "extra": f"{out.get('extra_model')} (text)",
+              "music": "`music` vector", "backbone-msd": "`backbone` msd",
+              "backbone-mtt": "`backbone` mtt"}
+    for group in ("text", "examples"):
+        for query, routes in out[group].items():
+            print(f"### {'“' + query + '”' if group == 'text' else 'like ' + query}\n")
+            print("\n".join(_table({labels[r]: a for r, a in routes.items()})) + "\n")
+    print("### Every track's top backbone tags\n")
+    print("| track | s | msd top 3 | mtt top 3 |\n|---|---|---|---|")
+    tops: dict[str, dict] = {}
+    for backbone in BACKBONES:
+        store = _store(f"real-{backbone}")
+        try:
+            for payload in store.iter_payloads():
+                tops.setdefault(payload["track_id"], {"duration": payload.get("duration")})[
+                    backbone] = ", ".join(f"{t['tag']} {t['p']:.2f}"
+                                          for t in payload["backbone_tags"][:3])
+        finally:
+            store.close()
+    for track in sorted(tops):
+        row = tops[track]
+        print(f"| {track} | {row['duration']:.0f} | {row.get('msd', '')} | {row.get('mtt', '')} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("step", choices=("collect", "index", "queries"))
+    parser.add_argument("step", choices=("collect", "index", "queries", "report"))
     parser.add_argument("--model", default=None, help="bundle (default: the shipped model)")
     parser.add_argument("--extra-model", default=None,
                         help="queries: also the text results of this bundle (own collection)")
@@ -179,6 +233,8 @@ def main() -> None:
         collect()
     elif args.step == "index":
         index(args.model)
+    elif args.step == "report":
+        report()
     else:
         queries(args.model, args.extra_model)
 
