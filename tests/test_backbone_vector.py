@@ -190,3 +190,15 @@ def test_app_example_tab_and_api_route(collection, capsys):
         assert bad.status_code == 400 and "no msd backbone tag" in bad.json()["error"]
     finally:
         store.close()
+
+
+def test_like_an_indexed_file_is_its_track(tiny_audio, tiny_bundle, tmp_path, capsys):
+    folder, records = tiny_audio
+    common = ["--qdrant", str(tmp_path / "q"), "--model", str(tiny_bundle), "--collection", "f"]
+    assert main(["index", str(folder / "audio"), "--backbone", "mtt", *common]) == 0
+    seed = folder / records[6].path
+    output = _search(capsys, ["--like", str(seed), "--vector", "backbone", "--k", "7",
+                              *common])
+    assert output["query"]["track_id"] == str(seed.resolve())     # a folder scan's track id
+    assert str(seed.resolve()) not in [r["track_id"] for r in output["results"]]
+    assert len(output["results"]) == 7 and "backbone mtt: " in output["results"][0]["why"]
