@@ -8,6 +8,7 @@ Needs, once (root): apt-get install -y wesnoth-music supertuxkart-data frozen-bu
     python benchmarks/real_recordings.py queries   # top 5 per query and route → results.json
     python benchmarks/real_recordings.py queries --extra-model models/musicnn-msd-heads
     python benchmarks/real_recordings.py report    # results.json → markdown tables (stdout)
+    python benchmarks/real_recordings.py neighbours  # same-soundtrack share of top-5 neighbours
 
 Everything lives under ~/.cache/musicsearch/real-recordings/ (its own embedded store).
 Titles and composers come from the packages' own metadata (SuperTuxKart's .music files);
@@ -222,9 +223,37 @@ def report() -> None:
         print(f"| {track} | {row['duration']:.0f} | {row.get('msd', '')} | {row.get('mtt', '')} |")
 
 
+def neighbours() -> None:
+    """A listen-free check of each vector: how many of a song's 5 nearest songs come from
+    its own package (soundtrack), against the share a random pick would give. The silent
+    Wesnoth file is left out (it has no music to compare)."""
+    import numpy as np
+    for label, collection, using in (("`music` (shipped default)", "real-msd", "music"),
+                                     ("`backbone` msd", "real-msd", "backbone"),
+                                     ("`backbone` mtt", "real-mtt", "backbone")):
+        store = _store(collection)
+        try:
+            rows = sorted((p["track_id"], v) for p, v in store.iter_vectors(using)
+                          if p["track_id"] != "wesnoth/silence")
+        finally:
+            store.close()
+        vectors = np.stack([v / np.linalg.norm(v) for _, v in rows])
+        package = np.array([t.split("/")[0] for t, _ in rows])
+        similar = vectors @ vectors.T
+        np.fill_diagonal(similar, -np.inf)
+        top = np.argsort(-similar, axis=1)[:, :5]
+        share = float((package[top] == package[:, None]).mean())
+        n = len(rows)
+        random = sum(int(c) * (int(c) - 1) for c in np.unique(package, return_counts=True)[1]) \
+            / (n * (n - 1))
+        others = similar[np.isfinite(similar)]
+        print(f"| {label} | {share:.3f} | {random:.3f} | {np.median(others):.3f} | "
+              f"{np.percentile(others, 5):.3f}–{np.percentile(others, 95):.3f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("step", choices=("collect", "index", "queries", "report"))
+    parser.add_argument("step", choices=("collect", "index", "queries", "report", "neighbours"))
     parser.add_argument("--model", default=None, help="bundle (default: the shipped model)")
     parser.add_argument("--extra-model", default=None,
                         help="queries: also the text results of this bundle (own collection)")
@@ -235,6 +264,8 @@ def main() -> None:
         index(args.model)
     elif args.step == "report":
         report()
+    elif args.step == "neighbours":
+        neighbours()
     else:
         queries(args.model, args.extra_model)
 
