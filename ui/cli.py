@@ -160,11 +160,13 @@ def build_parser() -> argparse.ArgumentParser:
                           help="also store MusiCNN's 200-d song embedding (trained on Million "
                                "Song Dataset or MagnaTagATune tags) as the `backbone` vector "
                                "(search --vector backbone) and its top tags in the payload "
-                               "(search --mode backbone-tags); decodes every file a second "
-                               "time at 16 kHz and runs MusiCNN: ~110x real time on one "
-                               "core, i.e. about 2 s more per 4-minute song "
-                               "(docs/BACKBONE_SPEED.md). A collection keeps the backbone it "
-                               "was made with; later runs use it without the flag")
+                               "(search --mode backbone-tags). Cost: every file is decoded "
+                               "again at 16 kHz and run through MusiCNN; measured on the "
+                               "shared 2-core machine, a new library indexed 4.1x slower "
+                               "than without (18x vs 76x real time; "
+                               "benchmarks/backbone_index_cost.py). A collection keeps the "
+                               "backbone it was made with; later runs use it without the "
+                               "flag")
 
     search = commands.add_parser(
         "search", help="query the index", epilog=SEARCH_EPILOG,
