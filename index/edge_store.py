@@ -116,7 +116,8 @@ class EdgeStore(QdrantStore):
                schema: CollectionSchema | None = None) -> None:
         if self.exists():
             raise StoreError(f"collection '{self.collection}' already exists at {self.location}")
-        schema = self.resolve_schema(dim, chunks, schema)
+        # one shard on this machine: the recorded schema says so (the CLI notes it)
+        schema = self.as_kept(self.resolve_schema(dim, chunks, schema))
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as error:  # a file on the way, no permission, read-only disk

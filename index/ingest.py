@@ -12,21 +12,27 @@ symlink, a FIFO, a model output that is not finite) is listed in the summary wit
 reason, and the rest are indexed. Only those expected per-track errors are caught: any
 other exception (a bug, MemoryError) propagates, after the batches already stored.
 
-`encode_batch` is a pure function of (model, records, cache) → points, so the encoding
-step can run on a distributed engine (e.g. Ray Data `map_batches`) and feed `upsert`.
+Encoding is an `Encoder`: a function of (model, records, cache, batch_size, store) that
+yields the results of one batch at a time. The local engine (`local_encoder`) runs
+`encode_batch` in this process; `index.ray_engine` runs the same per-track steps
+(`read_features`, then `make_point`) as Ray tasks and actors. Planning (what to encode,
+skip or refresh), writing the points that come back, counting and the end of the run are
+the same for every engine.
 
 With a backbone (`backbone="msd"` or `"mtt"`, retrieval/backbone.py) each point also gets
 the backbone's song embedding as the `backbone` named vector and its top tags in the
 payload. The collection records which backbone made it: a collection is made with or
-without one, and later runs use the one it records (another one is refused).
+without one, and later runs use the one it records (another one is refused). The local
+engine reads it from the collection's schema; a backbone runs only there.
 """
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from retrieval.backbone import BACKBONE_DIM, MusiCNNBackbone, check_backbone, load_backbone
@@ -39,17 +45,18 @@ from retrieval.paths import default_cache_dir
 from retrieval.search import FingerprintMismatch
 
 from .changes import UnreadableTrack, file_state, plan_changes, remove_gone
-from .points import IndexPoint, InvalidPoint, build_payload
+from .points import FileState, IndexPoint, InvalidPoint, build_payload
 from .schema import OPTIMIZE_MIN_POINTS, CollectionSchema
 from .sources import TrackSource, collect_tracks
 from .store import QdrantStore, StoreError
 from .summary import INVALID_VECTOR, UNREADABLE, IngestSummary, Skipped
 
-__all__ = ["IngestSummary", "IndexFailure", "index_tracks", "encode_batch", "collect_tracks",
-           "TrackSource", "collection_backbone"]
+__all__ = ["IngestSummary", "IndexFailure", "StoredPoint", "Result", "Encoder", "index_tracks",
+           "encode_batch", "local_encoder", "read_features", "make_point", "track_failure",
+           "TRACK_ERRORS", "collect_tracks", "TrackSource", "collection_backbone"]
 
 # The per-track errors a bad input can cause; anything else is a bug and must surface.
-_TRACK_ERRORS = (AudioDecodeError, UnreadableTrack, InvalidPoint)
+TRACK_ERRORS = (AudioDecodeError, UnreadableTrack, InvalidPoint)
 # Points per upsert: 1024 ingested 1.8× faster than 32 (issue 8). Encoded points also go
 # out after at most WRITE_EVERY_S seconds, so an interrupt loses little encoding work.
 UPSERT_BATCH = 1024
@@ -68,6 +75,20 @@ class IndexFailure:
         return Skipped(self.path, self.kind, self.reason)
 
 
+@dataclass
+class StoredPoint:
+    """A track encoded and written by a worker of a distributed engine (a server collection
+    under `--engine ray`): the run only counts it."""
+    track_id: str
+
+
+Result = IndexPoint | IndexFailure | StoredPoint
+# (model, records to encode, feature cache, batch size, store) → the results of one batch at
+# a time, one result per record, in order.
+Encoder = Callable[[MusicSearchModel, list[TrackRecord], FeatureCache, int, QdrantStore],
+                   Iterator[list[Result]]]
+
+
 def _one_line(error: BaseException) -> str:
     return display_text(first_line(error))
 
@@ -76,6 +97,34 @@ def _kind(error: BaseException) -> str:
     if isinstance(error, UnreadableTrack):
         return error.kind
     return INVALID_VECTOR if isinstance(error, InvalidPoint) else UNREADABLE
+
+
+def track_failure(record: TrackRecord, error: BaseException) -> IndexFailure:
+    """One of TRACK_ERRORS as the listed failure of `record`."""
+    return IndexFailure(record.track_id, display_text(record.path), _one_line(error),
+                        _kind(error))
+
+
+def read_features(record: TrackRecord, cache: FeatureCache) -> tuple[FileState, np.ndarray]:
+    """The first step of encoding a track: its file state (size, mtime, content hash) and
+    its log-mel (decoded once, then read from `cache`). Raises one of TRACK_ERRORS."""
+    state = file_state(record.path)
+    return state, cache.mel(record.path, digest=state.content_hash)
+
+
+def make_point(model: MusicSearchModel, record: TrackRecord, state: FileState,
+               mel: np.ndarray, fingerprint: str,
+               backbone: MusiCNNBackbone | None = None) -> IndexPoint:
+    """The second step: the model's vectors of a log-mel, with the track's payload, as a
+    checked point; with `backbone`, also the backbone's vector and tags of the audio file.
+    Raises one of TRACK_ERRORS."""
+    song, chunks = model.encode_mel(mel)
+    payload, extra = build_payload(record, fingerprint, state), None
+    if backbone is not None:
+        extra = backbone.encode_file(record.path)
+        payload.update(extra.payload(backbone.name))
+    return IndexPoint(track_id=record.track_id, music=song, chunks=chunks, payload=payload,
+                      backbone=None if extra is None else extra.vector)
 
 
 def encode_batch(model: MusicSearchModel, records: list[TrackRecord], cache: FeatureCache,
@@ -88,19 +137,21 @@ def encode_batch(model: MusicSearchModel, records: list[TrackRecord], cache: Fea
     results: list[IndexPoint | IndexFailure] = []
     for record in records:
         try:
-            state = file_state(record.path)
-            song, chunks = model.encode_mel(cache.mel(record.path, digest=state.content_hash))
-            payload, extra = build_payload(record, fingerprint, state), None
-            if backbone is not None:
-                extra = backbone.encode_file(record.path)
-                payload.update(extra.payload(backbone.name))
-            results.append(IndexPoint(track_id=record.track_id, music=song, chunks=chunks,
-                                      payload=payload,
-                                      backbone=None if extra is None else extra.vector))
-        except _TRACK_ERRORS as error:
-            results.append(IndexFailure(record.track_id, display_text(record.path),
-                                        _one_line(error), _kind(error)))
+            state, mel = read_features(record, cache)
+            results.append(make_point(model, record, state, mel, fingerprint, backbone))
+        except TRACK_ERRORS as error:
+            results.append(track_failure(record, error))
     return results
+
+
+def local_encoder(model: MusicSearchModel, records: list[TrackRecord], cache: FeatureCache,
+                  batch_size: int, store: QdrantStore) -> Iterator[list[Result]]:
+    """The default engine: `encode_batch` in this process, `batch_size` tracks at a time,
+    with the backbone the collection records (if any); the caller writes the points."""
+    name = store.schema().backbone if records else None
+    backbone = load_backbone(name) if name else None
+    for start in range(0, len(records), max(1, batch_size)):
+        yield encode_batch(model, records[start:start + batch_size], cache, backbone)
 
 
 def _fingerprint(model: MusicSearchModel) -> str:
@@ -140,7 +191,8 @@ def _open_collection(store: QdrantStore, model: MusicSearchModel, chunks: bool |
     if not store.exists():
         schema = store.resolve_schema(model.config.joint_dim, chunks, schema)
         store.create(model.config.joint_dim, fingerprint, schema=_with_backbone(schema, backbone))
-    elif schema is not None and store.schema() != _with_backbone(schema, backbone):
+    elif schema is not None and store.schema() != store.as_kept(_with_backbone(schema,
+                                                                                backbone)):
         raise StoreError(f"collection '{store.collection}' at {store.location} exists with "
                          "other settings (chunks, int8, on-disk): settings apply when a "
                          "collection is created; use a new --collection")
@@ -158,7 +210,7 @@ def index_tracks(model: MusicSearchModel, source: str | Path, store: QdrantStore
                  chunks: bool | None = None, schema: CollectionSchema | None = None,
                  upsert_batch: int = UPSERT_BATCH, build_index: bool = True,
                  on_progress: Callable[[int, int], None] | None = None,
-                 backbone: str | None = None) -> IngestSummary:
+                 encoder: Encoder | None = None, backbone: str | None = None) -> IngestSummary:
     """Index a folder of audio or a catalog into `store`; see the module docstring.
 
     Creates the collection if missing, as `schema` says (default `CollectionSchema(dim)`:
@@ -167,14 +219,18 @@ def index_tracks(model: MusicSearchModel, source: str | Path, store: QdrantStore
     collection holds OPTIMIZE_MIN_POINTS songs or more (`build_index=False`: never).
     Raises FingerprintMismatch if the collection was built with another model.
     `summary.complete` is False when anything was skipped. `on_progress(done, total)` is
-    called after each batch (the app's progress bar). `backbone` ("msd", "mtt"): also store
-    that MusiCNN's embedding and tags (see the module doc); None: whatever the collection
-    records (none for a new one).
+    called after each batch (the app's progress bar). `encoder` runs the encoding
+    (default `local_encoder`; `index.ray_engine.RayEncoder` for `--engine ray`).
+    `backbone` ("msd", "mtt"): also store that MusiCNN's embedding and tags (see the module
+    doc); None: whatever the collection records (none for a new one).
     """
     started = time.perf_counter()
     fingerprint = _fingerprint(model)
     tracks: TrackSource = collect_tracks(source, catalog)
     backbone = collection_backbone(store, backbone)     # refused before any work
+    if backbone and encoder not in (None, local_encoder):
+        raise StoreError(f"a backbone ('{backbone}') runs with the local engine only: "
+                         "index without --engine, or into a collection without a backbone")
     _open_collection(store, model, chunks, schema, backbone)
     summary = IngestSummary(collection=store.collection, location=store.location,
                             skipped=list(tracks.skipped))
@@ -186,29 +242,29 @@ def index_tracks(model: MusicSearchModel, source: str | Path, store: QdrantStore
 
     cache = FeatureCache(cache_dir if cache_dir is not None else default_cache_dir(),
                          model.config.frontend)
-    extractor = load_backbone(backbone) if backbone and plan.encode else None
     bar = tqdm(total=len(tracks.records), initial=len(tracks.records) - len(plan.encode),
                unit="track", desc=f"indexing into {store.collection}", disable=not progress,
                dynamic_ncols=True)
     pending: list[IndexPoint] = []
     written = time.monotonic()
+    done = len(tracks.records) - len(plan.encode)
+    encode = encoder if encoder is not None else local_encoder
     try:
-        for start in range(0, len(plan.encode), max(1, batch_size)):
-            results = encode_batch(model, plan.encode[start:start + batch_size], cache,
-                                   extractor)
+        for results in encode(model, plan.encode, cache, batch_size, store):
             points = [r for r in results if isinstance(r, IndexPoint)]
             pending += points
             if len(pending) >= upsert_batch or time.monotonic() - written > WRITE_EVERY_S:
                 batch, pending = pending, []   # a failed write is not retried below
                 store.upsert(batch)  # durable on return: an interrupted run keeps this
                 written = time.monotonic()
-            replaced = sum(1 for p in points if p.track_id in existing)
+            stored = [r for r in results if not isinstance(r, IndexFailure)]
+            replaced = sum(1 for p in stored if p.track_id in existing)
             summary.updated += replaced
-            summary.indexed += len(points) - replaced
+            summary.indexed += len(stored) - replaced
             summary.skipped += [r.to_skipped() for r in results if isinstance(r, IndexFailure)]
             bar.update(len(results))
+            done += len(results)
             if on_progress is not None:   # counted here: a disabled bar counts nothing
-                done = len(tracks.records) - len(plan.encode) + start + len(results)
                 on_progress(done, len(tracks.records))
             bar.set_postfix(skipped=len(summary.skipped))
         batch, pending = pending, []

@@ -12,14 +12,17 @@ Defaults and why (figures in docs/SCALE.md):
 - `chunks` (per-chunk MaxSim multivector) off: no HNSW graph of its own (m=0, only for
   re-ranking), but it multiplies ingest time, disk and memory by the chunks per song;
 - an index build (`optimize`) after ingest only from `OPTIMIZE_MIN_POINTS` points on:
-  below that an exact scan is as fast as the graph.
+  below that an exact scan is as fast as the graph;
+- distribution over a Qdrant cluster (`Distribution`: shards, replicas, write consistency)
+  left to the server's defaults unless given; the embedded store is one shard on one
+  machine and ignores it (docs/SCALING.md says how to choose them).
 """
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
-__all__ = ["CollectionSchema", "HnswSettings", "Quantization", "SchemaError", "MUSIC",
-           "CHUNKS", "CULTURAL", "BACKBONE", "RESERVED_VECTORS", "PAYLOAD_INDEX_TYPES",
+__all__ = ["CollectionSchema", "HnswSettings", "Quantization", "Distribution", "SchemaError",
+           "MUSIC", "CHUNKS", "CULTURAL", "BACKBONE", "RESERVED_VECTORS", "PAYLOAD_INDEX_TYPES",
            "DEFAULT_PAYLOAD_INDEXES", "OPTIMIZE_MIN_POINTS", "legacy_schema"]
 
 MUSIC = "music"            # the song vector in the joint space (cosine), HNSW-indexed
@@ -79,6 +82,32 @@ class Quantization:
 
 
 @dataclass(frozen=True)
+class Distribution:
+    """How a Qdrant server or cluster spreads the collection; None leaves a setting to the
+    server (qdrant-client 1.20's API: shards "selected automatically", 1 replica by default).
+    Fixed when the collection is created."""
+    shard_number: int | None = None              # shards the points are hashed over
+    replication_factor: int | None = None        # copies of each shard, on different nodes
+    write_consistency_factor: int | None = None  # replicas that must apply a write
+
+    def problems(self) -> list[str]:
+        out = [f"distribution.{name} must be ≥ 1 (or absent), got {value}"
+               for name, value in asdict(self).items() if value is not None and value < 1]
+        if (self.write_consistency_factor or 1) > (self.replication_factor or 1):
+            out.append(f"distribution.write_consistency_factor {self.write_consistency_factor} "
+                       f"exceeds the {self.replication_factor or 1} replica(s) of each shard")
+        return out
+
+    def is_default(self) -> bool:
+        return self == Distribution()
+
+    def check(self) -> "Distribution":
+        if self.problems():
+            raise SchemaError("invalid collection schema: " + "; ".join(self.problems()))
+        return self
+
+
+@dataclass(frozen=True)
 class CollectionSchema:
     dim: int                                     # joint-space dimension (`music`, `chunks`)
     chunks: bool = False                         # store the per-chunk MaxSim multivector
@@ -90,6 +119,7 @@ class CollectionSchema:
     on_disk: bool = False                        # original vectors memory-mapped, not cached
     payload_indexes: dict[str, str] = field(
         default_factory=lambda: dict(DEFAULT_PAYLOAD_INDEXES))
+    distribution: Distribution = field(default_factory=Distribution)   # servers only
 
     def vectors(self) -> dict[str, int]:
         """Named dense vectors and their sizes (`chunks` is multi: (n, dim) per point)."""
@@ -112,6 +142,7 @@ class CollectionSchema:
             out.append(f"backbone {self.backbone!r} needs a backbone_dim")
         out += self.hnsw.problems()
         out += self.quantization.problems() if self.quantization else []
+        out += self.distribution.problems()
         out += [f"payload index {key!r}: unknown type {kind!r} (known: "
                 f"{', '.join(PAYLOAD_INDEX_TYPES)})"
                 for key, kind in self.payload_indexes.items() if kind not in PAYLOAD_INDEX_TYPES]
@@ -139,6 +170,8 @@ class CollectionSchema:
                 data["hnsw"] = HnswSettings(**data["hnsw"])
             if isinstance(data.get("quantization"), dict):
                 data["quantization"] = Quantization(**data["quantization"])
+            if isinstance(data.get("distribution"), dict):   # absent: recorded before it
+                data["distribution"] = Distribution(**data["distribution"])
             return cls(**data).check()
         except TypeError as error:
             raise SchemaError(f"invalid collection schema: {error}") from None

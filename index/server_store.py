@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
+from dataclasses import asdict
 
 import numpy as np
 from qdrant_client import QdrantClient, models
@@ -82,6 +83,7 @@ class ClientStore(QdrantStore):
             raise StoreError(f"cannot open Qdrant at {location}: {error}") from None
         self._closed = False
         self._server = location.startswith(("http://", "https://"))
+        self.distributed = self._server
         self._schema: CollectionSchema | None = None
 
     # ---- lifecycle -----------------------------------------------------------------------
@@ -107,10 +109,13 @@ class ClientStore(QdrantStore):
                schema: CollectionSchema | None = None) -> None:
         if self.exists():
             raise StoreError(f"collection '{self.collection}' already exists at {self.location}")
-        schema = self.resolve_schema(dim, chunks, schema)
+        schema = self.as_kept(self.resolve_schema(dim, chunks, schema))
+        # shards, replicas, write consistency: only those given, the server picks the rest
+        spread = {key: value for key, value in asdict(schema.distribution).items()
+                  if value is not None}
         self.client.create_collection(self.collection, vectors_config=client_vectors(schema),
                                       metadata={"model_fingerprint": fingerprint, "dim": dim,
-                                                "schema": schema.to_dict()})
+                                                "schema": schema.to_dict()}, **spread)
         with warnings.catch_warnings():   # local mode warns that it ignores them
             warnings.filterwarnings("ignore", "Payload indexes have no effect")
             for key, kind in schema.payload_indexes.items():

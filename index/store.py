@@ -26,7 +26,7 @@ from retrieval.paths import default_qdrant_path
 from retrieval.search import StoredHit
 
 from .points import IndexPoint, InvalidPoint, check_payload, point_id
-from .schema import BACKBONE, CHUNKS, MUSIC, CollectionSchema
+from .schema import BACKBONE, CHUNKS, MUSIC, CollectionSchema, Distribution
 
 __all__ = ["QdrantStore", "IndexNotFound", "StoreError", "StoreLocked", "open_store",
            "MUSIC", "CHUNKS", "BACKBONE", "DEFAULT_COLLECTION"]
@@ -97,6 +97,14 @@ class QdrantStore(ABC):
     def schema(self) -> CollectionSchema | None:
         """The collection's schema (collections made before schemas: what was made then);
         None if the collection does not exist."""
+
+    # A server or cluster spreads a collection over nodes; the embedded store and local mode
+    # are one shard on this machine, so a schema's `distribution` does not apply to them.
+    distributed = False
+
+    def as_kept(self, schema: CollectionSchema) -> CollectionSchema:
+        """`schema` as this store creates and records it."""
+        return schema if self.distributed else replace(schema, distribution=Distribution())
 
     @staticmethod
     def resolve_schema(dim: int, chunks: bool | None,

@@ -184,9 +184,18 @@ class OptimConfig:
     seed: int = 0
     threads: int | None = None            # torch intra-op threads; default: $OMP_NUM_THREADS, else 1
     init_from: str | None = None          # a bundle folder or "shipped": start from its weights
+    # the global batch split into this many shards, each drawn from its own random stream
+    # (training.distributed); None: one per process under torchrun, unsharded otherwise
+    shards: int | None = None
 
     def problems(self) -> list[str]:
+        shards = self.shards or 1
         checks = [
+            (self.shards is None or self.shards >= 1,
+             f"optim.shards must be ≥ 1 (or null), got {self.shards}"),
+            (self.batch_size % shards == 0 and self.batch_size // shards >= 2,
+             f"optim.batch_size {self.batch_size} must split into optim.shards {shards} "
+             "equal shards of ≥ 2 songs"),
             (_positive(self.lr), f"optim.lr must be a finite number > 0, got {self.lr}"),
             (math.isfinite(self.weight_decay) and self.weight_decay >= 0,
              f"optim.weight_decay must be a finite number ≥ 0, got {self.weight_decay}"),

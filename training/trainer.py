@@ -39,8 +39,9 @@ from retrieval.paths import default_cache_dir
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import ConfigError, TrainConfig, folder_problem
 from .crops import TrainingCrops, rendering_info, training_renderings
+from .distributed import NonFiniteLoss, World, join_world, leave_world, make_step
 from .data import load_catalog_splits, load_split, resolve_catalog, tag_vocabulary
-from .alignment import step_loss, tag_pair
+from .alignment import tag_pair
 from .evaluation import evaluate_tags
 from .metrics import NonFiniteScores
 from .samplers import TagTrackIndex, make_sampler
@@ -98,6 +99,20 @@ def _summary(metrics: dict) -> dict:
 
 def train(config: TrainConfig, out_dir: str | Path | None = None, resume: bool = False,
           command: str = "", progress: bool = True, log=print) -> TrainResult:
+    """Train and save the best epoch's bundle. Under torchrun (WORLD_SIZE > 1) every process
+    runs this: rank 0 prepares the data first, validates, logs and writes checkpoints and
+    bundles; the others train their shards (training.distributed) and return after the
+    last epoch with an empty fingerprint and no test metrics."""
+    world = join_world()
+    try:
+        return _train(config, out_dir, resume, command, progress and world.main,
+                      log if world.main else (lambda *args, **kwargs: None), world)
+    finally:
+        leave_world(world)
+
+
+def _train(config: TrainConfig, out_dir: str | Path | None, resume: bool, command: str,
+           progress: bool, log, world: World) -> TrainResult:
     started = time.perf_counter()
     out = Path(out_dir or config.out)
     problem = folder_problem(out, "--out")
@@ -109,7 +124,11 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, resume: bool =
         torch.set_num_threads(config.optim.threads)
     elif "OMP_NUM_THREADS" not in os.environ:   # torch's default is one per core; on this
         torch.set_num_threads(1)                # busy 2-core machine 1 trains ~3× faster
-
+    shards = config.optim.shards or world.size
+    if shards % world.size:
+        raise ConfigError(f"optim.shards {shards} must be a multiple of the {world.size} "
+                          "training processes")
+    world.others_wait()   # rank 0 builds the corpus and fills the feature cache first
     catalog = resolve_catalog(config.data, progress=progress)
     renderings = training_renderings(config.data, catalog)   # checked before any features
     splits = load_catalog_splits(catalog)
@@ -144,7 +163,7 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, resume: bool =
         raise ConfigError(f"{catalog}: {error}") from None
     crops = TrainingCrops.load(train_data, renderings, config.model.frontend, config.augment,
                                config.data.cache_dir, progress, log)
-    pairs = [tag_pair(model, sampler, index, tag_inputs, crops, config.optim.batch_size,
+    pairs = [tag_pair(model, sampler, index, tag_inputs, crops, config.optim.batch_size // shards,
                       config.objective.terms(sampler))]
     if model.has_tower("sentence"):   # captions ↔ songs (and tags) through the sentence tower
         sentences = config.sentences
@@ -156,6 +175,9 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, resume: bool =
         encode = caption_encoder(model.towers["sentence"], bank,
                                  config.data.cache_dir or default_cache_dir())
         size = sentences.batch_size or config.optim.batch_size
+        if size % shards:
+            raise ConfigError(f"sentences.batch_size {size} must split into {shards} shards")
+        size //= shards
         pairs[0].weight = weights["tags"]
         pairs.append(sentence_pair(model, bank, encode, crops, size,
                                    config.objective.terms(sampler), weights["captions"]))
@@ -163,11 +185,14 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, resume: bool =
             pairs.append(tag_caption_pair(model, sampler, index, tag_inputs, bank, encode, size,
                                           config.objective.terms(sampler),
                                           weights["tag_captions"]))
+    world.main_done()
     # channels-last conv weights take mkldnn's faster path: ~2× per step on CPU
     # (benchmarks/train_epoch.py); bundles and checkpoints save contiguous copies
     model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.optim.lr,
                                  weight_decay=config.optim.weight_decay)
+    # the step made of the whole batch, or of this process's shards of it (under DDP)
+    step_fn = make_step(model, pairs, optimizer, config.optim, world)
     state = {"epoch": 0, "best_map": -1.0, "best_epoch": 0, "history": [], "elapsed_s": 0.0}
     checkpoint_dir = out / "checkpoint"
     if resume and (checkpoint_dir / "state.json").is_file():
@@ -188,16 +213,14 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, resume: bool =
             for group in optimizer.param_groups:
                 group["lr"] = _learning_rate(config.optim,
                                              (epoch - 1) * config.optim.steps_per_epoch + step)
-            loss, parts = step_loss(pairs, rng)
+            try:
+                loss, parts = step_fn(rng, (epoch - 1) * config.optim.steps_per_epoch + step)
+            except NonFiniteLoss as error:
+                raise _diverged(out, state, f"loss {error} in epoch {epoch}, step {step + 1}")
             if loss is None:   # no anchor of this batch has a negative: nothing to learn
                 skipped += 1
                 continue
-            if not torch.isfinite(loss):
-                raise _diverged(out, state, f"loss {loss.item()} in epoch {epoch}, step {step + 1}")
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.item())
+            losses.append(loss)
             for name, value in parts.items():
                 terms.setdefault(name, []).append(value)
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
@@ -210,6 +233,10 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, resume: bool =
         broken = _check_weights(model)
         if broken:
             raise _diverged(out, state, f"{broken} has NaN/inf values after epoch {epoch}")
+        if not world.main:   # rank 0 validates and saves; the others wait for its verdict
+            if world.agree(False):
+                break
+            continue
 
         model.eval()
         try:
@@ -233,9 +260,13 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, resume: bool =
         state["elapsed_s"] = time.perf_counter() - started
         save_checkpoint(checkpoint_dir, model, optimizer, state, rng)
         minutes = (time.perf_counter() - started) / 60
-        if config.optim.max_minutes and minutes > config.optim.max_minutes:
+        if world.agree(bool(config.optim.max_minutes and minutes > config.optim.max_minutes)):
             log(f"stopping after {minutes:.1f} min (optim.max_minutes={config.optim.max_minutes})")
             break
+
+    if not world.main:
+        return TrainResult(bundle_dir, "", state["best_epoch"], state["best_map"], {},
+                           time.perf_counter() - started)
 
     best = load_bundle(bundle_dir)
     test_metrics = {}

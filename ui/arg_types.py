@@ -6,7 +6,8 @@ import argparse
 import math
 from collections.abc import Callable
 
-__all__ = ["upload_megabytes", "port_number", "cosine", "thread_count"]
+__all__ = ["upload_megabytes", "port_number", "cosine", "thread_count", "actor_count",
+           "process_count", "positive_count"]
 
 
 def _ranged(convert: Callable[[str], float], accept: Callable[[float], bool], what: str):
@@ -27,3 +28,6 @@ upload_megabytes = _ranged(float, lambda v: 0 < v <= 10_000,
 port_number = _ranged(int, lambda v: 1 <= v <= 65535, "a TCP port number (1-65535)")
 cosine = _ranged(float, lambda v: -1 <= v <= 1, "a cosine from -1 to 1")
 thread_count = _ranged(int, lambda v: 1 <= v <= 256, "a whole number of threads (1-256)")
+actor_count = _ranged(int, lambda v: 1 <= v <= 4096, "a whole number of actors (1-4096)")
+process_count = _ranged(int, lambda v: 1 <= v <= 1024, "a whole number of processes (1-1024)")
+positive_count = _ranged(int, lambda v: 1 <= v <= 100_000, "a whole number from 1 to 100000")

@@ -16,7 +16,9 @@ from .word_commands import add_word_commands, cmd_words  # noqa: E402
 from .query_args import add_query_options  # noqa: E402  (no heavy imports)
 from .search_commands import (EXIT_FAILED_LINES, cmd_duplicates, cmd_search,  # noqa: E402
                               open_searcher)
-from .arg_types import cosine, port_number, upload_megabytes  # noqa: E402
+from .arg_types import (cosine, port_number, positive_count, process_count,  # noqa: E402
+                        upload_megabytes)
+from .engine_args import add_engine_options, encoder_from_args  # noqa: E402
 from .threads import add_threads, apply_threads  # noqa: E402
 
 __all__ = ["main", "build_parser"]
@@ -61,8 +63,10 @@ def _add_index_location(parser: argparse.ArgumentParser, *, reads: bool = False)
         parser.add_argument("--collection", default="music",
                             help="collection name (default: %(default)s; the demo uses 'demo')")
     parser.add_argument("--qdrant", default=None, metavar="URL|DIR",
-                        help="Qdrant server URL (http://…, API key from $QDRANT_API_KEY) or a "
+                        help="Qdrant server or cluster URL (http://… or https://… for TLS) or a "
                              "folder for the embedded store (default: ~/.cache/musicsearch/qdrant)")
+    parser.add_argument("--api-key", metavar="KEY", help="Qdrant server's API key (default: "
+                        "$QDRANT_API_KEY, better: a flag shows in the process list)")
     parser.add_argument("--model", default=None, metavar="DIR",
                         help="model bundle folder (default: the shipped model)")
     add_threads(parser)
@@ -133,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", action="store_true",
                        help="continue from the run's checkpoint (refused if the model config or "
                             "tag vocabulary changed since)")
+    train.add_argument("--nproc", type=process_count, default=1, metavar="N",
+                       help="train with N processes on this machine under torchrun "
+                            "(DistributedDataParallel, the batch split into N shards)")
 
     index = commands.add_parser(
         "index", help="index a folder of audio or a catalog (resumable)",
@@ -167,6 +174,11 @@ def build_parser() -> argparse.ArgumentParser:
                                "benchmarks/backbone_index_cost.py). A collection keeps the "
                                "backbone it was made with; later runs use it without the "
                                "flag")
+    for flag, what in (("--shards", "shards to spread the songs over"), ("--replicas", "copies "
+                       "of each shard"), ("--write-consistency", "replicas a write must reach")):
+        settings.add_argument(flag, type=positive_count, metavar="N", help=f"Qdrant server or "
+                              f"cluster only: {what} (default: the server's); docs/SCALING.md")
+    add_engine_options(index)
 
     search = commands.add_parser(
         "search", help="query the index", epilog=SEARCH_EPILOG,
@@ -260,9 +272,15 @@ def _cmd_corpus_render(args) -> int:
 def _cmd_train(args) -> int:
     from training.config import load_train_config
     from training.trainer import train
-    config = load_train_config(args.config)
+    config = load_train_config(args.config)   # checked once, before any process starts
     command = "musicsearch train --config " + args.config + (f" --out {args.out}" if args.out else "")
+    if args.nproc > 1:   # this command again, in N processes under torchrun
+        from training.distributed import launch
+        launch(args.nproc, args.config, args.out, args.resume)
+        return 0
     result = train(config, args.out, resume=args.resume, command=command)
+    if not result.fingerprint:   # a torchrun process other than rank 0: rank 0 reports
+        return 0
     seen = result.test_metrics.get("seen", {})
     print(f"model saved to {result.bundle} (fingerprint {result.fingerprint}, best epoch "
           f"{result.best_epoch}, valid MAP {result.valid_map:.4f}"
@@ -287,17 +305,22 @@ INDEX_EPILOG = f"""exit status:
 def _cmd_index(args) -> int:
     from index import index_tracks, open_store
     from retrieval.bundle import load_bundle
-    from index.schema import CollectionSchema, Quantization
+    from index.schema import CollectionSchema, Distribution, Quantization
+    distribution = Distribution(args.shards, args.replicas, args.write_consistency).check()
+    if not distribution.is_default() and not str(args.qdrant).startswith(("http://", "https://")):
+        print("note: --shards, --replicas and --write-consistency apply to a Qdrant server; "
+              "this store is one shard on this machine and ignores them", file=sys.stderr)
+    encoder = encoder_from_args(args)   # a missing Ray is one line, before any long work
     model = load_bundle(args.model)
     schema = None
-    if args.chunks or args.int8 or args.on_disk:
+    if args.chunks or args.int8 or args.on_disk or not distribution.is_default():
         schema = CollectionSchema(dim=model.config.joint_dim, chunks=args.chunks,
                                   quantization=Quantization() if args.int8 else None,
-                                  on_disk=args.on_disk)
-    store = open_store(args.qdrant, args.collection)
+                                  on_disk=args.on_disk, distribution=distribution).check()
+    store = open_store(args.qdrant, args.collection, api_key=args.api_key)
     try:
         summary = index_tracks(model, args.path, store, catalog=args.catalog, schema=schema,
-                               backbone=args.backbone)
+                               encoder=encoder, backbone=args.backbone)
     finally:
         store.close()
     print(summary.describe())

@@ -17,14 +17,15 @@ def open_collection(args):
     """The store of an existing collection: the named one, or else 'music' or the only
     one there; closed again on any error."""
     from index.store import DEFAULT_COLLECTION, IndexNotFound, open_store
-    store = open_store(args.qdrant, args.collection or DEFAULT_COLLECTION)
+    store = open_store(args.qdrant, args.collection or DEFAULT_COLLECTION,
+                       api_key=getattr(args, "api_key", None))
     try:
         if not store.exists():
             existing = store.collections()
             if args.collection is not None or len(existing) != 1:
                 raise IndexNotFound(store.collection, str(store.location), existing)
             store.close()
-            store = open_store(args.qdrant, existing[0])
+            store = open_store(args.qdrant, existing[0], api_key=getattr(args, "api_key", None))
             print(f"musicsearch: using collection '{existing[0]}', the only one at "
                   f"{store.location}", file=sys.stderr)
         return store
