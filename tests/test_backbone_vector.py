@@ -202,3 +202,20 @@ def test_like_an_indexed_file_is_its_track(tiny_audio, tiny_bundle, tmp_path, ca
     assert output["query"]["track_id"] == str(seed.resolve())     # a folder scan's track id
     assert str(seed.resolve()) not in [r["track_id"] for r in output["results"]]
     assert len(output["results"]) == 7 and "backbone mtt: " in output["results"][0]["why"]
+
+
+def test_a_backbone_runs_with_the_local_engine_only(tiny_audio, tiny_model, tmp_path):
+    from index import StoreError, index_tracks
+
+    def other_engine(model, records, cache, batch_size, store):   # e.g. index.ray_engine
+        raise AssertionError("must be refused before any encoding")
+        yield []
+    folder, _ = tiny_audio
+    store = open_store(str(tmp_path / "q"), "r")
+    try:
+        with pytest.raises(StoreError, match="local engine only"):
+            index_tracks(tiny_model, folder / "catalog.jsonl", store, encoder=other_engine,
+                         backbone="msd", progress=False)
+        assert not store.exists()          # refused before the collection was made
+    finally:
+        store.close()
