@@ -87,6 +87,34 @@ def test_a_model_needs_audio_and_a_text_tower():
         "towers.audio is missing (every model encodes audio)"]
 
 
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_the_conv_blocks_pool_before_relu_exactly_as_won_s_relu_then_pool(channels_last):
+    """The short-chunk CNN pools before its ReLU (a quarter of the work): outputs and every
+    gradient are bit-identical to Won's conv → BN → ReLU → pool, and so are the weights."""
+    torch.manual_seed(0)
+    tower = ShortChunkCNN(AudioTowerConfig(channels=[4, 4, 8, 8, 8, 8, 16], backbone_dim=8,
+                                           joint_dim=8))
+    won = ShortChunkCNN(tower.config)
+    won.load_state_dict(tower.state_dict())
+    for block in won.blocks:   # the published order: conv, BN, ReLU, pool
+        conv, norm = block[0], block[1]
+        block[2], block[3] = nn.ReLU(inplace=True), nn.MaxPool2d(2)
+        assert (block[0], block[1]) == (conv, norm)
+    assert [type(m) for m in tower.blocks[0]][2:] == [nn.MaxPool2d, nn.ReLU]
+    if channels_last:
+        tower, won = (m.to(memory_format=torch.channels_last) for m in (tower, won))
+    mels = torch.randn(6, 128, 232) * 20 - 40
+    outputs = []
+    for model in (tower, won):
+        torch.manual_seed(1)   # same dropout mask
+        out = model(mels)
+        out.square().sum().backward()
+        outputs.append(out)
+    assert torch.equal(outputs[0], outputs[1])
+    assert all(torch.equal(a.grad, b.grad) and a.grad.abs().sum() > 0
+               for a, b in zip(tower.parameters(), won.parameters()))
+
+
 # ---- a sentence tower the model can carry (a stand-in for the real one) ---------------------
 
 FAKE_PACKAGE = {"version": "1.0", "sha256": "a" * 64}

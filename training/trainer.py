@@ -43,6 +43,7 @@ from .distributed import NonFiniteLoss, World, join_world, leave_world, make_ste
 from .data import load_catalog_splits, load_split, resolve_catalog, tag_vocabulary
 from .alignment import tag_pair
 from .evaluation import evaluate_tags
+from .heap import retained_heap
 from .metrics import NonFiniteScores
 from .samplers import TagTrackIndex, make_sampler
 from .sentence_pair import caption_bank, caption_encoder, sentence_pair, tag_caption_pair
@@ -97,6 +98,7 @@ def _summary(metrics: dict) -> dict:
             for group, values in metrics.items()}
 
 
+@retained_heap()   # steps reuse freed activations instead of page-faulting: ~2× (training.heap)
 def train(config: TrainConfig, out_dir: str | Path | None = None, resume: bool = False,
           command: str = "", progress: bool = True, log=print) -> TrainResult:
     """Train and save the best epoch's bundle. Under torchrun (WORLD_SIZE > 1) every process

@@ -67,9 +67,13 @@ class AudioTowerConfig:
 
 
 class _ConvBlock(nn.Sequential):
+    """conv → BN → ReLU → 2×2 max-pool, with the ReLU applied after the pooling: ReLU is
+    monotonic, so values and gradients are bit-identical, on a quarter of the elements
+    (~3% of a CPU training step of the tower). The ReLU and pool have no weights: state-dict keys as ever."""
+
     def __init__(self, c_in: int, c_out: int):
         super().__init__(nn.Conv2d(c_in, c_out, 3, padding=1), nn.BatchNorm2d(c_out),
-                         nn.ReLU(inplace=True), nn.MaxPool2d(2))
+                         nn.MaxPool2d(2), nn.ReLU(inplace=True))
 
 
 @register_tower("audio", "short_chunk_cnn", default=True)
