@@ -23,7 +23,7 @@ from pathlib import Path
 from retrieval.catalog import TrackRecord, display_text, path_to_text, text_to_path
 from retrieval.feature_cache import file_digest
 
-from .points import BACKBONE_KEYS, FILE_STATE_KEYS, FileState, build_payload
+from .points import DERIVED_KEYS, FILE_STATE_KEYS, FileState, build_payload
 from .sources import file_kind
 from .store import QdrantStore
 from .summary import DANGLING_SYMLINK, NOT_A_FILE, SYMLINK_LOOP, UNREADABLE, Skipped
@@ -94,7 +94,7 @@ def plan_changes(records: list[TrackRecord], existing: dict[str, dict],
             plan.encode.append(record)     # other audio: its vectors must change
             continue
         payload = build_payload(record, fingerprint, state)
-        payload.update({key: stored[key] for key in BACKBONE_KEYS if key in stored})
+        payload.update({k: stored[k] for k in DERIVED_KEYS if k in stored})   # vectors kept
         same_fields = payload["payload_hash"] == stored.get("payload_hash")
         if not same_fields or any(payload[k] != stored.get(k) for k in FILE_STATE_KEYS):
             plan.refresh.append(payload)

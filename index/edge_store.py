@@ -29,9 +29,11 @@ from retrieval.filters import SearchFilter
 from retrieval.search import StoredHit
 
 from .filters import edge_filter
+from .fused_search import edge_fused_request
 from .build import build_index
 from .points import IndexPoint, point_id
-from .schema import OPTIMIZE_MIN_POINTS, CollectionSchema, SchemaError, legacy_schema
+from .schema import (CULTURAL, OPTIMIZE_MIN_POINTS, CollectionSchema, SchemaError,
+                     legacy_schema)
 from .store import BACKBONE, CHUNKS, MUSIC, IndexNotFound, QdrantStore, StoreError, StoreLocked
 
 __all__ = ["EdgeStore", "edge_config"]
@@ -232,8 +234,9 @@ class EdgeStore(QdrantStore):
     # ---- writes --------------------------------------------------------------------------
     def _upsert(self, points: list[IndexPoint]) -> None:
         shard = self._open()
-        chunks = self.schema().chunks   # chunk vectors are kept only where the schema has them
-        shard.update(UpdateOperation.upsert_points([self._to_point(p, chunks) for p in points]))
+        schema = self.schema()   # chunk and cultural vectors are kept only where it has them
+        shard.update(UpdateOperation.upsert_points(
+            [self._to_point(p, schema.chunks, bool(schema.cultural_dim)) for p in points]))
         shard.flush()  # the WAL already survives a kill; flush keeps it short
 
     def _overwrite_payloads(self, payloads: list[dict]) -> None:
@@ -249,10 +252,12 @@ class EdgeStore(QdrantStore):
         shard.flush()
 
     @staticmethod
-    def _to_point(point: IndexPoint, chunks: bool) -> Point:
+    def _to_point(point: IndexPoint, chunks: bool, cultural: bool = False) -> Point:
         vector = {MUSIC: np.asarray(point.music, dtype=np.float32)}
         if chunks and point.chunks is not None and len(point.chunks):
             vector[CHUNKS] = np.asarray(point.chunks, dtype=np.float32)
+        if cultural and point.cultural is not None:
+            vector[CULTURAL] = np.asarray(point.cultural, dtype=np.float32)
         if point.backbone is not None:   # upsert checked that the schema has it
             vector[BACKBONE] = np.asarray(point.backbone, dtype=np.float32)
         return Point(id=point.id, vector=vector, payload=point.payload)
@@ -265,14 +270,24 @@ class EdgeStore(QdrantStore):
     def search(self, vector: np.ndarray, k: int, using: str = MUSIC,
                exclude_track_ids: list[str] | None = None,
                where: SearchFilter | None = None) -> list[StoredHit]:
-        shard = self._open()
         query_filter = edge_filter(where, exclude_track_ids)
-        hits = shard.query(QueryRequest(
+        return self._query(QueryRequest(
             query=Query.Nearest(np.asarray(vector, dtype=np.float32), using=using),
             filter=query_filter, limit=int(k), with_payload=True,
             params=self._search_params(using)))
+
+    def _query(self, request: QueryRequest) -> list[StoredHit]:
         return [StoredHit(track_id=str((h.payload or {}).get("track_id", h.id)),
-                          score=float(h.score), payload=dict(h.payload or {})) for h in hits]
+                          score=float(h.score), payload=dict(h.payload or {}))
+                for h in self._open().query(request)]
+
+    def search_fused(self, queries: dict[str, np.ndarray], k: int, fusion: str,
+                     weights: dict[str, float] | None = None,
+                     exclude_track_ids: list[str] | None = None,
+                     where: SearchFilter | None = None) -> list[StoredHit]:
+        return self._query(edge_fused_request(queries, k, fusion, weights,
+                                              edge_filter(where, exclude_track_ids),
+                                              self._search_params))
 
     def get_vector(self, track_id: str, using: str = MUSIC) -> np.ndarray | None:
         schema = self.schema()

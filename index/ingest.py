@@ -52,8 +52,9 @@ from .store import QdrantStore, StoreError
 from .summary import INVALID_VECTOR, UNREADABLE, IngestSummary, Skipped
 
 __all__ = ["IngestSummary", "IndexFailure", "StoredPoint", "Result", "Encoder", "index_tracks",
-           "encode_batch", "local_encoder", "read_features", "make_point", "track_failure",
-           "TRACK_ERRORS", "collect_tracks", "TrackSource", "collection_backbone"]
+           "encode_batch", "local_encoder", "read_features", "make_point", "add_cultural",
+           "track_failure", "TRACK_ERRORS", "collect_tracks", "TrackSource",
+           "collection_backbone"]
 
 # The per-track errors a bad input can cause; anything else is a bug and must surface.
 TRACK_ERRORS = (AudioDecodeError, UnreadableTrack, InvalidPoint)
@@ -123,8 +124,11 @@ def make_point(model: MusicSearchModel, record: TrackRecord, state: FileState,
     if backbone is not None:
         extra = backbone.encode_file(record.path)
         payload.update(extra.payload(backbone.name))
-    return IndexPoint(track_id=record.track_id, music=song, chunks=chunks, payload=payload,
-                      backbone=None if extra is None else extra.vector)
+    point = IndexPoint(track_id=record.track_id, music=song, chunks=chunks, payload=payload,
+                       backbone=None if extra is None else extra.vector)
+    if _has_playlist_tower(model):   # every engine's points get their cultural vector here
+        add_cultural([point], model)
+    return point
 
 
 def encode_batch(model: MusicSearchModel, records: list[TrackRecord], cache: FeatureCache,
@@ -152,6 +156,25 @@ def local_encoder(model: MusicSearchModel, records: list[TrackRecord], cache: Fe
     backbone = load_backbone(name) if name else None
     for start in range(0, len(records), max(1, batch_size)):
         yield encode_batch(model, records[start:start + batch_size], cache, backbone)
+
+
+def _has_playlist_tower(model) -> bool:
+    return bool(getattr(model, "has_tower", None)) and model.has_tower("playlist")
+
+
+def add_cultural(points: list[IndexPoint], model: MusicSearchModel) -> None:
+    """Give each point its cultural vector: from the playlist tower where the track is in
+    the playlists, else predicted from its song vector (cold start), marked in the payload
+    as `cultural_predicted`."""
+    if not points:
+        return
+    known_vectors, known = model.encode_cultural([p.track_id for p in points])
+    predicted = (model.predict_cultural(np.stack([p.music for p in points])[~known])
+                 if (~known).any() else np.zeros((0, len(points[0].music)), np.float32))
+    known_rows, predicted_rows = iter(known_vectors), iter(predicted)
+    for point, in_playlists in zip(points, known):
+        point.cultural = next(known_rows) if in_playlists else next(predicted_rows)
+        point.payload["cultural_predicted"] = not bool(in_playlists)
 
 
 def _fingerprint(model: MusicSearchModel) -> str:
@@ -188,11 +211,16 @@ def collection_backbone(store: QdrantStore, wanted: str | None) -> str | None:
 def _open_collection(store: QdrantStore, model: MusicSearchModel, chunks: bool | None,
                      schema: CollectionSchema | None, backbone: str | None) -> None:
     fingerprint = _fingerprint(model)
+    given = schema
+    if _has_playlist_tower(model):   # every track gets a `cultural` vector (add_cultural)
+        dim = model.config.joint_dim
+        schema = replace(schema if schema is not None else CollectionSchema(dim=dim),
+                         cultural_dim=dim)
     if not store.exists():
         schema = store.resolve_schema(model.config.joint_dim, chunks, schema)
         store.create(model.config.joint_dim, fingerprint, schema=_with_backbone(schema, backbone))
-    elif schema is not None and store.schema() != store.as_kept(_with_backbone(schema,
-                                                                                backbone)):
+    elif given is not None and store.schema() != store.as_kept(_with_backbone(schema,
+                                                                              backbone)):
         raise StoreError(f"collection '{store.collection}' at {store.location} exists with "
                          "other settings (chunks, int8, on-disk): settings apply when a "
                          "collection is created; use a new --collection")
@@ -241,7 +269,7 @@ def index_tracks(model: MusicSearchModel, source: str | Path, store: QdrantStore
     summary.skipped += plan.skipped
 
     cache = FeatureCache(cache_dir if cache_dir is not None else default_cache_dir(),
-                         model.config.frontend)
+                         model.config.audio_frontend)
     bar = tqdm(total=len(tracks.records), initial=len(tracks.records) - len(plan.encode),
                unit="track", desc=f"indexing into {store.collection}", disable=not progress,
                dynamic_ncols=True)

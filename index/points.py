@@ -17,7 +17,8 @@ import numpy as np
 from retrieval.catalog import TrackRecord, json_problem, path_to_text
 
 __all__ = ["TRACK_NAMESPACE", "point_id", "build_payload", "payload_hash", "check_payload",
-           "IndexPoint", "InvalidPoint", "FileState", "FILE_STATE_KEYS", "BACKBONE_KEYS"]
+           "IndexPoint", "InvalidPoint", "FileState", "FILE_STATE_KEYS", "DERIVED_KEYS",
+           "BACKBONE_KEYS"]
 
 # Fixed forever: changing it would give every track a new id and break idempotent re-indexing.
 TRACK_NAMESPACE = uuid.UUID("6f1c7a52-3d0e-5b8e-9a41-6d7573696373")
@@ -54,11 +55,14 @@ class FileState:
 
 
 FILE_STATE_KEYS = ("file_size", "file_mtime_ns", "content_hash")
-# What a backbone says about the audio (retrieval/backbone.py): not catalog fields, and
-# kept when only the catalog fields of a track change (index/changes.py).
+# What a backbone says about the audio (retrieval/backbone.py).
 BACKBONE_KEYS = ("backbone", "backbone_tags", "backbone_p")
+# Payload keys the model derives (not catalog fields): kept when a payload is refreshed.
+# `cultural_predicted`: the track's cultural vector was predicted from its audio (it is in
+# no playlist the model's playlist tower knows).
+DERIVED_KEYS = ("cultural_predicted", *BACKBONE_KEYS)
 # Payload keys that are not catalog fields, so not part of `payload_hash`.
-_NOT_HASHED = ("model_fingerprint", "payload_hash", *FILE_STATE_KEYS, *BACKBONE_KEYS)
+_NOT_HASHED = ("model_fingerprint", "payload_hash", *FILE_STATE_KEYS, *DERIVED_KEYS)
 
 
 def payload_hash(payload: dict) -> str:
@@ -105,12 +109,14 @@ def _check_vectors(name: str, vectors: np.ndarray, ndim: int) -> None:
 
 @dataclass
 class IndexPoint:
-    """One track ready for upsert: its song vector, optional per-chunk vectors and payload.
-    Construction checks it (InvalidPoint); stores check again before writing."""
+    """One track ready for upsert: its song vector, optional per-chunk vectors, optional
+    cultural vector and payload. Construction checks it (InvalidPoint); stores check again
+    before writing."""
     track_id: str
     music: np.ndarray                    # (dim,) song vector in the joint space
     chunks: np.ndarray | None            # (n_chunks, dim) for the MaxSim multivector, or None
     payload: dict
+    cultural: np.ndarray | None = None   # (dim,) playlist-modality vector, or None
     backbone: np.ndarray | None = None   # (backbone_dim,) a backbone's song embedding, or None
 
     def __post_init__(self) -> None:
@@ -124,6 +130,12 @@ class IndexPoint:
             _check_vectors("chunk", chunks, 2)
             if chunks.shape[1] != music.shape[0]:
                 raise InvalidPoint(f"chunk vectors have dim {chunks.shape[1]}, the song "
+                                   f"vector {music.shape[0]}")
+        if self.cultural is not None:
+            cultural = np.asarray(self.cultural, dtype=np.float32)
+            _check_vectors("cultural", cultural, 1)
+            if cultural.shape != music.shape:
+                raise InvalidPoint(f"cultural vector has dim {cultural.shape}, the song "
                                    f"vector {music.shape[0]}")
         if self.backbone is not None:
             _check_vectors("backbone", np.asarray(self.backbone, dtype=np.float32), 1)

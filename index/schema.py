@@ -27,7 +27,7 @@ __all__ = ["CollectionSchema", "HnswSettings", "Quantization", "Distribution", "
 
 MUSIC = "music"            # the song vector in the joint space (cosine), HNSW-indexed
 CHUNKS = "chunks"          # per-chunk joint vectors, MaxSim multivector, no graph (m=0)
-CULTURAL = "cultural"      # reserved: the playlist modality (joint space)
+CULTURAL = "cultural"      # the playlist modality (joint space): index/ingest.add_cultural
 BACKBONE = "backbone"      # a pretrained backbone's song embedding (similarity by example)
 RESERVED_VECTORS = (CULTURAL, BACKBONE)
 
@@ -111,7 +111,7 @@ class Distribution:
 class CollectionSchema:
     dim: int                                     # joint-space dimension (`music`, `chunks`)
     chunks: bool = False                         # store the per-chunk MaxSim multivector
-    cultural_dim: int | None = None              # reserved named vectors: None = absent
+    cultural_dim: int | None = None              # optional named vectors: None = absent
     backbone_dim: int | None = None
     backbone: str | None = None                  # which backbone fills `backbone` ("msd", …)
     hnsw: HnswSettings = field(default_factory=HnswSettings)

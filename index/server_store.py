@@ -19,8 +19,9 @@ from retrieval.messages import first_line
 from retrieval.search import StoredHit
 
 from .filters import client_filter
+from .fused_search import client_fused_query
 from .points import IndexPoint, point_id
-from .schema import CollectionSchema, SchemaError, legacy_schema
+from .schema import CULTURAL, CollectionSchema, SchemaError, legacy_schema
 from .store import BACKBONE, CHUNKS, MUSIC, IndexNotFound, QdrantStore, StoreError, StoreLocked
 
 __all__ = ["ClientStore", "client_vectors"]
@@ -175,11 +176,13 @@ class ClientStore(QdrantStore):
 
     # ---- writes --------------------------------------------------------------------------
     def _upsert(self, points: list[IndexPoint]) -> None:
-        structs, chunks = [], self.schema().chunks   # chunk vectors only where the schema has them
+        structs, schema = [], self.schema()   # chunk, cultural vectors only where it has them
         for point in points:
             vector: dict = {MUSIC: np.asarray(point.music, dtype=np.float32).tolist()}
-            if chunks and point.chunks is not None and len(point.chunks):
+            if schema.chunks and point.chunks is not None and len(point.chunks):
                 vector[CHUNKS] = np.asarray(point.chunks, dtype=np.float32).tolist()
+            if schema.cultural_dim and point.cultural is not None:
+                vector[CULTURAL] = np.asarray(point.cultural, dtype=np.float32).tolist()
             if point.backbone is not None:   # upsert checked that the schema has it
                 vector[BACKBONE] = np.asarray(point.backbone, dtype=np.float32).tolist()
             structs.append(models.PointStruct(id=point.id, vector=vector, payload=point.payload))
@@ -204,12 +207,24 @@ class ClientStore(QdrantStore):
     def search(self, vector: np.ndarray, k: int, using: str = MUSIC,
                exclude_track_ids: list[str] | None = None,
                where: SearchFilter | None = None) -> list[StoredHit]:
+        return self._query(query=np.asarray(vector, dtype=np.float32).tolist(), using=using,
+                           query_filter=client_filter(where, exclude_track_ids), limit=int(k),
+                           search_params=self._search_params(using))
+
+    def search_fused(self, queries: dict[str, np.ndarray], k: int, fusion: str,
+                     weights: dict[str, float] | None = None,
+                     exclude_track_ids: list[str] | None = None,
+                     where: SearchFilter | None = None) -> list[StoredHit]:
         query_filter = client_filter(where, exclude_track_ids)
+        prefetch, query = client_fused_query(queries, k, fusion, weights, query_filter,
+                                             self._search_params)
+        return self._query(prefetch=prefetch, query=query, query_filter=query_filter,
+                           limit=int(k))
+
+    def _query(self, **request) -> list[StoredHit]:
+        """`query_points` with payloads, as hits."""
         try:
-            response = self.client.query_points(
-                self.collection, query=np.asarray(vector, dtype=np.float32).tolist(),
-                using=using, query_filter=query_filter, limit=int(k), with_payload=True,
-                search_params=self._search_params(using))
+            response = self.client.query_points(self.collection, with_payload=True, **request)
         except Exception:
             # Only a check after the fact: a round trip per search just for this would be waste.
             if not self.exists():

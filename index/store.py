@@ -187,6 +187,22 @@ class QdrantStore(ABC):
         Raises IndexNotFound if the collection does not exist."""
 
     @abstractmethod
+    def search_fused(self, queries: dict[str, np.ndarray], k: int, fusion: str,
+                     weights: dict[str, float] | None = None,
+                     exclude_track_ids: list[str] | None = None,
+                     where: SearchFilter | None = None) -> list[StoredHit]:
+        """Top-k by Qdrant's fusion of one nearest query per named vector (`queries`:
+        name → vector): "rrf", or "weighted" with `weights` by name (index/fused_search.py).
+        Raises IndexNotFound if the collection does not exist."""
+
+    def vector_names(self) -> set[str]:
+        """The collection's named vectors; IndexNotFound if it does not exist."""
+        schema = self.schema()
+        if schema is None:
+            raise IndexNotFound(self.collection, self.location)
+        return set(schema.vectors())
+
+    @abstractmethod
     def get_vector(self, track_id: str, using: str = MUSIC) -> np.ndarray | None:
         """The stored vector of a track ((dim,) or (n, dim) for `chunks`); None if absent."""
 

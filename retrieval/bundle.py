@@ -108,7 +108,7 @@ def save_bundle(model: MusicSearchModel, folder: str | Path, *, training: dict |
     """Write a bundle (copying `side_files`, name → path, into it); returns its fingerprint."""
     from safetensors.torch import save_file
     files = _side_files(model, side_files)
-    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     config = {"format_version": FORMAT_VERSION, "package_version": _version("musicsearch"),
               "versions": {name: _version(name) for name in RECORDED_VERSIONS},
               "embedding_dim": model.config.joint_dim, "similarity": "cosine",
@@ -134,8 +134,12 @@ def model_card(config: dict, fingerprint: str) -> str:
     model, training = config["model"], config.get("training") or {}
     towers = ", ".join(f"{kind}: {section.get('type')}"
                        for kind, section in model["towers"].items())
+    audio = model["towers"].get("audio") or {}
+    heard = (f"a frozen {audio['type']} backbone's features"    # a tower with its own front end
+             if str(audio.get("type", "")).startswith("musicnn_")
+             else f"{model['frontend']['n_mels']}-band log-mels")
     lines = [f"# musicsearch model `{fingerprint}`", "",
-             f"Text-to-music alignment on {model['frontend']['n_mels']}-band log-mels, "
+             f"Text-to-music alignment on {heard}, "
              f"meeting in a {config['embedding_dim']}-d cosine space.", "",
              f"- towers: {towers}",
              f"- tag vocabulary: {len(model['tags'])} tags",
@@ -237,7 +241,10 @@ def load_bundle(folder: str | Path | None = None) -> MusicSearchModel:
     _check_external(folder, model, config.get("external"))
     for tower in model.towers.values():
         if hasattr(tower, "use_side_files"):
-            tower.use_side_files(side_files)
+            try:
+                tower.use_side_files(side_files)
+            except ValueError as error:   # a side file the tower cannot read
+                raise BundleError(f"{folder}: {first_line(error)}") from None
     try:
         weights = load_file(str(folder / WEIGHTS_FILE))
     except Exception as error:  # safetensors raises its own error type for damaged files

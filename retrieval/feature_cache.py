@@ -1,4 +1,5 @@
-"""On-disk log-mel cache keyed by file content and front-end parameters.
+"""On-disk log-mel cache keyed by file content and front-end parameters (also used for a
+frozen backbone's features, keyed by the backbone and its weights).
 
 Keyed by content (not path or mtime) so a moved file hits the cache and an edited file
 misses it; keyed by the front-end config so changing mel parameters never reuses stale
@@ -18,10 +19,18 @@ import numpy as np
 
 from .frontend import FrontendConfig, audio_to_mel
 
-__all__ = ["FeatureCache", "file_digest", "DECODER_VERSION"]
+__all__ = ["FeatureCache", "file_digest", "extract_features", "DECODER_VERSION"]
 
 # 2: block-wise decoding, bounded resampling ratios, float audio scaled to full scale.
 DECODER_VERSION = 2
+
+
+def extract_features(audio_path: str | Path, config) -> np.ndarray:
+    """A file's features as an audio tower reads them: the log-mel of a FrontendConfig, or
+    what a tower's own front end computes (`config.extract`, e.g. a frozen backbone's
+    outputs, retrieval.towers.musicnn_tower.BackboneFeatures)."""
+    extract = getattr(config, "extract", None)
+    return extract(audio_path) if extract is not None else audio_to_mel(audio_path, config)
 
 
 def file_digest(path: str | Path, block_size: int = 1 << 20) -> str:
@@ -34,6 +43,8 @@ def file_digest(path: str | Path, block_size: int = 1 << 20) -> str:
 
 class FeatureCache:
     def __init__(self, root: str | Path, config: FrontendConfig):
+        """`config`: a FrontendConfig, or an audio tower's own front end (anything with
+        `to_dict()` and `extract(path)`; see extract_features)."""
         self.config = config
         params = json.dumps({**config.to_dict(), "decoder": DECODER_VERSION},
                             sort_keys=True).encode()
@@ -55,7 +66,7 @@ class FeatureCache:
             if mel is not None and np.isfinite(mel).all():
                 return mel
             cached.unlink(missing_ok=True)      # torn, or written by a buggy version
-        mel = audio_to_mel(audio_path, self.config).astype(np.float16)
+        mel = extract_features(audio_path, self.config).astype(np.float16)
         cached.parent.mkdir(parents=True, exist_ok=True)
         # A unique temporary name: threads or processes may compute the same file at once.
         handle, temporary = tempfile.mkstemp(dir=cached.parent, suffix=".tmp.npy")

@@ -14,7 +14,8 @@ import torch
 from torch import nn
 
 from .fast_words import encode_phrases, query_vector
-from .frontend import AudioDecodeError, audio_to_mel, chunk_mel
+from .feature_cache import extract_features
+from .frontend import AudioDecodeError, chunk_mel
 from .model_config import ModelConfig
 from .query import ParsedQuery, QueryError, parse_query
 from .towers import build_tower
@@ -97,6 +98,16 @@ class MusicSearchModel(nn.Module):
         out = np.asarray(tower.encode_sentences(list(texts)), dtype=np.float32)
         return l2_normalize(_finite(out, ", ".join(repr(t) for t in texts))).astype(np.float32)
 
+    # ---- cultural side (playlist tower) ------------------------------------------------
+    def encode_cultural(self, track_ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Cultural vectors of the tracks in the playlists: ((known, joint_dim) unit
+        vectors, (n,) bool mask of the known ones); MissingTower without a playlist tower."""
+        return self.tower("playlist").encode(list(track_ids))
+
+    def predict_cultural(self, song_vectors: np.ndarray) -> np.ndarray:
+        """Cold start: audio song vectors (n, joint_dim) → predicted cultural vectors."""
+        return self.tower("playlist").predict(song_vectors)
+
     # ---- audio side ------------------------------------------------------------------
     @torch.no_grad()
     def encode_chunks(self, chunks: np.ndarray, batch_size: int = 64,
@@ -115,16 +126,18 @@ class MusicSearchModel(nn.Module):
         (e.g. a stale feature cache), NonFiniteOutput if the model produces them.
         """
         mel = np.asarray(mel, dtype=np.float32)
-        n_mels = self.config.frontend.n_mels
+        frontend = self.config.audio_frontend   # log-mels, or a frozen backbone's features
+        n_mels = frontend.n_mels
         if mel.ndim != 2 or mel.shape[0] != n_mels or mel.shape[1] == 0:
             raise AudioDecodeError(f"{what}: expected a ({n_mels}, frames) log-mel, "
                                    f"got shape {mel.shape}")
         if not np.isfinite(mel).all():
             raise AudioDecodeError(f"{what}: the log-mel has NaN or infinite values")
-        chunks = chunk_mel(mel, self.config.frontend.chunk_frames, self.config.max_chunks)
+        chunks = chunk_mel(mel, frontend.chunk_frames, self.config.max_chunks)
         chunk_vectors = self.encode_chunks(chunks, what=what)
         return l2_normalize(chunk_vectors.mean(axis=0)).astype(np.float32), chunk_vectors
 
     def encode_audio(self, path: str | Path) -> np.ndarray:
         """An audio file → (joint_dim,) song vector. Raises AudioDecodeError if unusable."""
-        return self.encode_mel(audio_to_mel(path, self.config.frontend), Path(path).name)[0]
+        features = extract_features(path, self.config.audio_frontend)
+        return self.encode_mel(features, Path(path).name)[0]

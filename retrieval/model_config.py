@@ -40,6 +40,14 @@ class ModelConfig:
     def joint_dim(self) -> int:
         return self.towers["audio"].joint_dim
 
+    @property
+    def audio_frontend(self):
+        """What the audio tower reads: the log-mels of `frontend`, or the tower's own front
+        end when it has one (a frozen backbone's cached features: `audio_frontend` of its
+        config), which then decides the feature rows and chunk length instead."""
+        own = getattr(self.towers.get("audio"), "audio_frontend", None)
+        return own if own is not None else self.frontend
+
     def problems(self, prefix: str = "") -> list[str]:
         """What makes this config unbuildable or unusable, one message per problem, each
         naming its dotted key (under `prefix`, e.g. "model." in a training config)."""

@@ -55,6 +55,13 @@ class QueryPlan:
     path: str = ""                              # which tower answered the text, for "why"
     query: dict = field(default_factory=dict)   # echoed in results
     notes: list[str] = field(default_factory=list)
+    # what `vector` was made of, so the same query can be re-made for another named
+    # vector (the cultural one, `cultural_vector`): the text's vector, the examples as
+    # (kind "audio"|"track", path or id, unit vector), the text weight, the negation
+    text_vector: np.ndarray | None = None
+    examples: list[tuple[str, str, np.ndarray]] = field(default_factory=list)
+    text_weight: float | None = None
+    negation: np.ndarray | None = None
 
     @property
     def text_only(self) -> bool:
@@ -86,32 +93,66 @@ class QueryPlan:
             plan.query.update(text=text, terms=routed.terms, path=routed.path)
             if routed.unknown:
                 plan.notes.append(f"ignored unknown words: {', '.join(routed.unknown)}")
-        examples = []
+        plan.text_vector = text_vector
         if audio is not None:
-            examples.append(model.encode_audio(audio))
-            plan.parts[f"sounds like {Path(audio).name}"] = examples[-1]
+            plan.examples.append(("audio", str(audio), model.encode_audio(audio)))
+            plan.parts[f"sounds like {Path(audio).name}"] = plan.examples[-1][2]
             plan.query["audio"] = str(audio)
         if track_id is not None:
-            examples.append(plan.track_vector(store, track_id, exclude_artist))
-            plan.parts[f"sounds like track {track_id}"] = examples[-1]
+            plan.examples.append(("track", track_id,
+                                  plan.track_vector(store, track_id, exclude_artist)))
+            plan.parts[f"sounds like track {track_id}"] = plan.examples[-1][2]
             plan.query["track_id"] = track_id
         if not plan.parts:
             raise QueryError("empty query: give text, an audio file or a track id")
-        if text_weight is not None and text_vector is not None and examples:
-            plan.vector = unit(text_weight * text_vector
-                               + (1 - text_weight) * unit(np.sum(examples, axis=0)))
+        if text_weight is not None and text_vector is not None and plan.examples:
+            plan.text_weight = text_weight
             plan.query["text_weight"] = text_weight
-        else:
-            if text_weight is not None:
-                plan.notes.append("text weight ignored: it mixes text with an audio file or "
-                                  "a track, and this query has only one of them")
-            plan.vector = unit(np.sum(list(plan.parts.values()), axis=0))
+        elif text_weight is not None:
+            plan.notes.append("text weight ignored: it mixes text with an audio file or "
+                              "a track, and this query has only one of them")
+        plan.vector = plan._combine([vector for _, _, vector in plan.examples])
         if negatives:
             plan._negate(model, negatives)
         if plan.where:
             plan.query["filter"] = {name: value for name, value in plan.where.to_dict().items()
                                     if name != "exclude_track_ids"}
         return plan
+
+    def _combine(self, examples: list[np.ndarray]) -> np.ndarray:
+        """The text vector and the examples' vectors as one unit query vector: the
+        normalised sum, or w·text + (1 − w)·examples with a text weight."""
+        if self.text_weight is not None:
+            return unit(self.text_weight * self.text_vector
+                        + (1 - self.text_weight) * unit(np.sum(examples, axis=0)))
+        parts = ([] if self.text_vector is None else [self.text_vector]) + list(examples)
+        return unit(np.sum(parts, axis=0))
+
+    def _project_out(self, vector: np.ndarray) -> np.ndarray:
+        # only the part leaning towards the negated terms: a query leaning away keeps it
+        if self.negation is None:
+            return vector
+        return vector - max(0.0, float(vector @ self.negation)) * self.negation
+
+    def cultural_vector(self, model, store, using: str = "cultural") -> np.ndarray:
+        """The same query for the cultural named vector: the text's vector as it is (the
+        playlist tower was trained into the text towers' space), a track example by its
+        stored cultural vector, an audio example by the cultural vector predicted from
+        its sound; mixed, weighted and negated as `vector` was."""
+        examples = []
+        for kind, value, vector in self.examples:
+            if kind == "track":
+                found = store.get_vectors([value], using=using).get(value)
+                if found is None:
+                    raise QueryError(f"track {value} has no {using} vector in this index")
+                examples.append(unit(found))
+            else:
+                examples.append(model.predict_cultural(vector[None, :])[0])
+        vector = self._project_out(self._combine(examples))
+        if np.linalg.norm(vector) < 1e-3:
+            raise QueryError("the query and its negated terms mean the same thing for the "
+                             "cultural vector: nothing is left to look for")
+        return unit(vector)
 
     def track_vector(self, store, track_id: str, exclude_artist: bool,
                      using: str = "music") -> np.ndarray:
@@ -145,9 +186,8 @@ class QueryPlan:
         self.where = self.where.also(exclude_tags=tags)
         self.query["negatives"] = negatives
         if vectors:
-            direction = unit(np.sum(vectors, axis=0))
-            # only the part leaning towards the terms: a query already leaning away keeps it
-            kept = self.vector - max(0.0, float(self.vector @ direction)) * direction
+            self.negation = unit(np.sum(vectors, axis=0))
+            kept = self._project_out(self.vector)
             if np.linalg.norm(kept) < 1e-3:
                 raise QueryError("the query and its negated terms mean the same thing: "
                                  "nothing is left to look for")

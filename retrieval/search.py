@@ -15,6 +15,7 @@ from .filters import SearchFilter
 from .query import QueryError
 from .query_plan import QueryPlan, TrackNotFound
 from .candidates import candidate_count, check_rerank, rerank
+from .fusion import ACOUSTIC, CULTURAL, WEIGHTED, check_fusion, contribution, fusion_limit
 from .routing import BACKBONE_TAGS, DEFAULT_SENTENCE_WEIGHT, SEARCH_MODES
 
 if TYPE_CHECKING:   # not imported at run time: a text search needs no torch
@@ -40,6 +41,11 @@ class VectorStore(Protocol):
     def search(self, vector: np.ndarray, k: int, using: str = "music",
                exclude_track_ids: list[str] | None = None,
                where: SearchFilter | None = None) -> list[StoredHit]: ...
+    def search_fused(self, queries: dict[str, np.ndarray], k: int, fusion: str,
+                     weights: dict[str, float] | None = None,
+                     exclude_track_ids: list[str] | None = None,
+                     where: SearchFilter | None = None) -> list[StoredHit]: ...
+    def vector_names(self) -> set[str]: ...
     def get_vector(self, track_id: str, using: str = "music") -> np.ndarray | None: ...
     def get_vectors(self, track_ids: list[str], using: str = "music") -> dict[str, np.ndarray]: ...
     def get_payloads(self, track_ids: list[str]) -> dict[str, dict]: ...
@@ -103,25 +109,36 @@ class Searcher:
                negatives: list[str] | tuple[str, ...] = (), where: SearchFilter | None = None,
                text_weight: float | None = None, exclude_artist: bool = False,
                diverse: float | None = None, sections: bool = False,
-               mode: str | None = None, vector: str | None = None) -> SearchResult:
+               mode: str | None = None, fusion: str | None = None,
+               fusion_weight: float | None = None, vector: str | None = None) -> SearchResult:
         """Rank indexed tracks against a query; see `QueryPlan` for what each option does.
 
         `text` may hold negated terms ("piano -vocals"), added to `negatives`. `mode`
         overrides the searcher's tower choice for this query's text (retrieval.routing);
         mode `backbone-tags` ranks by the backbone's stored tag probabilities instead.
+        `fusion` searches the acoustic vector (default), the cultural one, or both fused
+        (retrieval/fusion.py); `fusion_weight` is `weighted`'s cultural share.
         `vector="backbone"` compares the examples (audio, track) on the collection's
-        backbone vector (both: retrieval/backbone_search.py).
+        backbone vector (both backbone queries: retrieval/backbone_search.py).
         """
         if k < 1:
             raise QueryError("k must be at least 1")
         mode = mode or self.mode
         if vector not in (None, "music") or mode == BACKBONE_TAGS:
+            if fusion not in (None, ACOUSTIC) or fusion_weight is not None:
+                raise QueryError("--fusion searches the joint-space vectors: it does not "
+                                 "combine with --vector backbone or --mode backbone-tags")
             return self._search_backbone(text, audio, track_id, k, negatives, where,
                                          text_weight, exclude_artist, diverse, sections,
                                          mode, vector)
+        fusion, fusion_weight = check_fusion(fusion, fusion_weight)
+        if fusion != ACOUSTIC:
+            self._check_cultural(fusion, diverse, sections)
         plan = QueryPlan.build(self, text, audio, track_id, negatives=negatives, where=where,
                                text_weight=text_weight, exclude_artist=exclude_artist,
                                mode=mode, sentence_weight=self.sentence_weight)
+        if fusion != ACOUSTIC:
+            return self._fused(plan, k, fusion, fusion_weight)
         check_rerank(diverse)
         wanted = candidate_count(k) if (diverse is not None or sections) else k
         stored = self.store.search(plan.vector, wanted, where=plan.where or None)
@@ -171,9 +188,45 @@ class Searcher:
                                     if name != "exclude_track_ids"}
         return SearchResult(query=plan.query, hits=hits, notes=plan.notes)
 
+    def _check_cultural(self, fusion: str, diverse: float | None, sections: bool) -> None:
+        if diverse is not None or sections:
+            raise QueryError(f"--fusion {fusion} cannot be combined with --diverse or "
+                             "--sections (they re-rank the acoustic list)")
+        if CULTURAL not in self.store.vector_names():
+            raise QueryError(f"--fusion {fusion} needs a '{CULTURAL}' vector, and this "
+                             "collection has none (its model has no playlist tower): use "
+                             "--fusion acoustic, or index with a model that has one")
+
+    def _fused(self, plan: QueryPlan, k: int, fusion: str, weight: float | None) -> SearchResult:
+        """A cultural-only or fused search (Qdrant's prefetch + fusion); each hit's "why"
+        says its rank in each vector's own list."""
+        cultural = plan.cultural_vector(self.model, self.store, CULTURAL)
+        where = plan.where or None
+        if fusion == CULTURAL:
+            stored = self.store.search(cultural, k, using=CULTURAL, where=where)
+            lists = {CULTURAL: stored}
+        else:
+            weights = {"music": 1 - weight, CULTURAL: weight} if fusion == WEIGHTED else None
+            stored = self.store.search_fused({"music": plan.vector, CULTURAL: cultural}, k,
+                                             fusion, weights, where=where)
+            limit = fusion_limit(k)   # the prefetches' lists, to say who contributed what
+            lists = {ACOUSTIC: self.store.search(plan.vector, limit, where=where),
+                     CULTURAL: self.store.search(cultural, limit, using=CULTURAL, where=where)}
+        ranks = {name: {h.track_id: i for i, h in enumerate(hits)} for name, hits in lists.items()}
+        hits = []
+        for found in stored:
+            extra = [contribution({name: rank.get(found.track_id) for name, rank in ranks.items()})]
+            if (found.payload or {}).get("cultural_predicted"):
+                extra.append("cultural vector predicted from audio (not in the playlists)")
+            hits.append(self._hit(found, plan.terms, plan.path, {}, extra=extra))
+        plan.query["fusion"] = fusion
+        if fusion == WEIGHTED:
+            plan.query["fusion_weight"] = weight
+        return SearchResult(query=plan.query, hits=hits, notes=plan.notes)
+
     @staticmethod
     def _hit(stored: StoredHit, terms: list[str], path: str, similarities: dict[str, float],
-             section: dict | None = None) -> Hit:
+             section: dict | None = None, extra: list[str] | None = None) -> Hit:
         payload = stored.payload or {}
         tags = list(payload.get("tags", []))
         reasons = [path] if path else []
@@ -184,6 +237,7 @@ class Searcher:
             reasons.append(f"tags matching the query: {', '.join(shared)}" if shared
                            else f"close to {target} in the joint space")
         reasons += [f"{label}: {value:.2f}" for label, value in similarities.items()]
+        reasons += extra or []
         if section is not None:
             reasons.append(f"best section {_clock(section['start'])}–{_clock(section['end'])}")
         if "backbone_tags" in payload:   # what the backbone heard, for any query

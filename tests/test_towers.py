@@ -38,7 +38,8 @@ def test_towers_are_built_by_kind_and_type():
 
 @pytest.mark.parametrize("kind, data, message", [
     ("audio", {"type": "transformer"},
-     "towers.audio.type: unknown audio tower type 'transformer' (known: short_chunk_cnn)"),
+     "towers.audio.type: unknown audio tower type 'transformer' "
+     "(known: musicnn_msd, musicnn_mtt, short_chunk_cnn)"),
     ("word", {"type": "short_chunk_cnn"},
      "towers.word.type: unknown word tower type 'short_chunk_cnn' (known: word_mlp)"),
     ("lyrics", {"type": "x"}, "towers.lyrics: unknown tower kind 'lyrics' (known: audio, word"),

@@ -248,7 +248,8 @@ BASE = {"model": {"towers": TINY_TOWERS},
     ("model", "max_chunks", 0, "model.max_chunks must be ≥ 1"),
     # towers: an unknown type names the known ones; dimensions that cannot meet are named
     ("model.towers.audio", "type", "resnet9000",
-     "model.towers.audio.type: unknown audio tower type 'resnet9000' (known: short_chunk_cnn)"),
+     "model.towers.audio.type: unknown audio tower type 'resnet9000' "
+     "(known: musicnn_msd, musicnn_mtt, short_chunk_cnn)"),
     ("model.towers.word", "joint_dim", 24, "towers must share one joint_dim, got "
      "model.towers.audio.joint_dim 16, model.towers.word.joint_dim 24"),
     ("model.towers.word", "vectors", {"dim": 0}, "model.towers.word.hidden_dim, "

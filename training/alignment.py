@@ -41,7 +41,8 @@ def pair_terms(pair: AlignmentPair, batch: PairBatch
                ) -> tuple[torch.Tensor | None, dict[str, float]]:
     """The pair's weighted objectives on one batch (None if the batch teaches nothing)
     and each objective's unweighted value by name."""
-    loss, terms = weighted_objective(pair.terms, batch.text, batch.audio, batch.relevant)
+    relevant = batch.relevant.to(batch.audio.device)   # made on the CPU, like every batch
+    loss, terms = weighted_objective(pair.terms, batch.text, batch.audio, relevant)
     return (None if loss is None else pair.weight * loss), terms
 
 

@@ -58,13 +58,14 @@ def save_checkpoint(folder: Path, model: torch.nn.Module, optimizer: torch.optim
     for index, values in optim["state"].items():
         for name, value in values.items():
             if torch.is_tensor(value):
-                tensors[f"{index}.{name}"] = value.detach().contiguous()
+                tensors[f"{index}.{name}"] = value.detach().cpu().contiguous()
             else:
                 scalars[f"{index}.{name}"] = value
     meta = {"state": state, "param_groups": optim["param_groups"], "scalars": scalars,
             "numpy_rng": rng.bit_generator.state, "model_config": model.config.to_dict()}
     with replaced_folder(folder) as staging:
-        save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()},
+        # CPU tensors, wherever training ran, so a checkpoint resumes on any device
+        save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
                   str(staging / "model.safetensors"))
         save_file(tensors, str(staging / "optimizer.safetensors"))
         save_file({"torch_rng": torch.get_rng_state()}, str(staging / "rng.safetensors"))

@@ -187,10 +187,14 @@ class OptimConfig:
     # the global batch split into this many shards, each drawn from its own random stream
     # (training.distributed); None: one per process under torchrun, unsharded otherwise
     shards: int | None = None
+    # auto: CUDA where available, else the CPU; under torchrun cuda:LOCAL_RANK (training.device)
+    device: str = "auto"
 
     def problems(self) -> list[str]:
         shards = self.shards or 1
         checks = [
+            (self.device in ("auto", "cpu", "cuda"),
+             f"optim.device must be auto, cpu or cuda, got {self.device!r}"),
             (self.shards is None or self.shards >= 1,
              f"optim.shards must be ≥ 1 (or null), got {self.shards}"),
             (self.batch_size % shards == 0 and self.batch_size // shards >= 2,
@@ -247,6 +251,11 @@ class TrainConfig:
             (bool(self.out), "out must name a run folder"),
             (self.sentences.branches != "three" or "sentence" in self.model.towers,
              "sentences.branches: three needs a sentence tower (model.towers.sentence)"),
+            # augmentation transforms log-mels; a frozen backbone's features are cached once
+            (not self.augment.enabled or self.model.audio_frontend is self.model.frontend,
+             "augment: log-mel augmentation does not apply to the cached features of a "
+             "frozen backbone (model.towers.audio.type "
+             f"{getattr(self.model.towers.get('audio'), 'type', None)}); remove it"),
         ]
         problems = (self.data.problems() + self.objective.problems() + self.optim.problems()
                     + self.sentences.problems() + self.augment.problems()

@@ -2,8 +2,8 @@
 
 `torchrun --nproc_per_node N -m ui.cli train …` (or `musicsearch train --nproc N`) starts N
 copies of the trainer; `join_world` reads torchrun's environment (RANK, WORLD_SIZE,
-MASTER_ADDR…) and joins the process group: gloo, since the trainer runs on the CPU (NCCL
-needs the tensors on a GPU, which no part of the trainer places them on yet).
+MASTER_ADDR…) and joins the process group: gloo on the CPU, NCCL (with gloo for the few
+CPU tensors) when `optim.device` is CUDA (training.device).
 
 Sharded sampling: the global batch (`optim.batch_size`) is split into `optim.shards` shards
 (default: one per process). Shard k of global step s is drawn from its own generator,
@@ -93,14 +93,15 @@ class World:
         return values
 
 
-def join_world() -> World:
-    """The process group torchrun's environment describes, joined; a plain process (no
-    WORLD_SIZE, or 1) is a world of one and needs no group."""
+def join_world(backend: str = "gloo") -> World:
+    """The process group torchrun's environment describes, joined over `backend`
+    (training.device.process_group_backend); a plain process (no WORLD_SIZE, or 1) is a
+    world of one and needs no group."""
     size = int(os.environ.get("WORLD_SIZE", "1"))
     if size <= 1:
         return World()
     if not dist.is_initialized():
-        dist.init_process_group(backend="gloo", timeout=TIMEOUT)
+        dist.init_process_group(backend=backend, timeout=TIMEOUT)
     return World(dist.get_rank(), dist.get_world_size())
 
 

@@ -82,7 +82,7 @@ def pick_negatives(distances: torch.Tensor, relevant: torch.Tensor,
     """For each anchor, a column that is not relevant to it (−1 if there is none)."""
     weights = negative_weights(distances.detach(), negatives) * (~relevant)
     usable = weights.sum(dim=1) > 0
-    chosen = torch.full((len(distances),), -1, dtype=torch.long)
+    chosen = torch.full((len(distances),), -1, dtype=torch.long, device=distances.device)
     if usable.any():
         chosen[usable] = torch.multinomial(weights[usable], 1).squeeze(1)
     return chosen

@@ -19,6 +19,7 @@ or tag vocabulary (training.checkpoint).
 """
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -41,6 +42,7 @@ from .config import ConfigError, TrainConfig, folder_problem
 from .crops import TrainingCrops, rendering_info, training_renderings
 from .distributed import NonFiniteLoss, World, join_world, leave_world, make_step
 from .data import load_catalog_splits, load_split, resolve_catalog, tag_vocabulary
+from .device import place_model, process_group_backend, resolve_device
 from .alignment import tag_pair
 from .evaluation import evaluate_tags
 from .heap import retained_heap
@@ -105,16 +107,21 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, resume: bool =
     runs this: rank 0 prepares the data first, validates, logs and writes checkpoints and
     bundles; the others train their shards (training.distributed) and return after the
     last epoch with an empty fingerprint and no test metrics."""
-    world = join_world()
+    sentence = config.model.towers.get("sentence")
+    device = resolve_device(config.optim.device,   # a missing GPU is refused before any work
+                            cuda_capable_model=not getattr(sentence, "fine_tune", False))
+    if device.type == "cuda":   # before the group: NCCL's barriers use the current GPU
+        torch.cuda.set_device(device)
+    world = join_world(process_group_backend(device))
     try:
         return _train(config, out_dir, resume, command, progress and world.main,
-                      log if world.main else (lambda *args, **kwargs: None), world)
+                      log if world.main else (lambda *args, **kwargs: None), world, device)
     finally:
         leave_world(world)
 
 
 def _train(config: TrainConfig, out_dir: str | Path | None, resume: bool, command: str,
-           progress: bool, log, world: World) -> TrainResult:
+           progress: bool, log, world: World, device: torch.device) -> TrainResult:
     started = time.perf_counter()
     out = Path(out_dir or config.out)
     problem = folder_problem(out, "--out")
@@ -150,9 +157,11 @@ def _train(config: TrainConfig, out_dir: str | Path | None, resume: bool, comman
             f"({warm_start['tensors']} of {warm_start['of']} tensors)")
     tag_inputs = torch.from_numpy(np.stack([model.phrase_vector(t) for t in tags]))
 
-    train_data = load_split(splits["train"], config.model.frontend, config.data.cache_dir,
+    # log-mels, or the cached outputs of a frozen backbone (its tower's own front end)
+    features = config.model.audio_frontend
+    train_data = load_split(splits["train"], features, config.data.cache_dir,
                             "features (train)", progress)
-    valid_data = load_split(splits["valid"], config.model.frontend, config.data.cache_dir,
+    valid_data = load_split(splits["valid"], features, config.data.cache_dir,
                             "features (valid)", progress)
     for path, reason in train_data.failed + valid_data.failed:
         log(f"skipped unreadable {path}: {reason}")
@@ -163,7 +172,7 @@ def _train(config: TrainConfig, out_dir: str | Path | None, resume: bool, comman
         sampler = make_sampler(config.objective.sampler, index)
     except ValueError as error:
         raise ConfigError(f"{catalog}: {error}") from None
-    crops = TrainingCrops.load(train_data, renderings, config.model.frontend, config.augment,
+    crops = TrainingCrops.load(train_data, renderings, features, config.augment,
                                config.data.cache_dir, progress, log)
     pairs = [tag_pair(model, sampler, index, tag_inputs, crops, config.optim.batch_size // shards,
                       config.objective.terms(sampler))]
@@ -188,6 +197,9 @@ def _train(config: TrainConfig, out_dir: str | Path | None, resume: bool, comman
                                           config.objective.terms(sampler),
                                           weights["tag_captions"]))
     world.main_done()
+    place_model(model, device)   # before the optimizer, which must see the moved weights
+    if device.type != "cpu":
+        log(f"training on {device}")
     # channels-last conv weights take mkldnn's faster path: ~2× per step on CPU
     # (benchmarks/train_epoch.py); bundles and checkpoints save contiguous copies
     model.to(memory_format=torch.channels_last)
@@ -242,7 +254,9 @@ def _train(config: TrainConfig, out_dir: str | Path | None, resume: bool, comman
 
         model.eval()
         try:
-            valid = evaluate_tags(model, valid_data.records, valid_data.mels,
+            # evaluation runs on the CPU (it hands numpy arrays around): a copy there
+            evaluated = model if device.type == "cpu" else copy.deepcopy(model).cpu()
+            valid = evaluate_tags(evaluated, valid_data.records, valid_data.mels,
                                   include_unseen=False)
         except (NonFiniteOutput, NonFiniteScores) as error:
             raise _diverged(out, state, f"validation after epoch {epoch}: {error}") from None
@@ -273,7 +287,7 @@ def _train(config: TrainConfig, out_dir: str | Path | None, resume: bool, comman
     best = load_bundle(bundle_dir)
     test_metrics = {}
     if splits.get("test"):
-        test_data = load_split(splits["test"], config.model.frontend, config.data.cache_dir,
+        test_data = load_split(splits["test"], features, config.data.cache_dir,
                                "features (test)", progress)
         # The in-memory model has no bundle yet: give it the training tag counts, so that
         # zero-shot tags are told apart from tags too rare for the vocabulary.

@@ -154,6 +154,8 @@ function options() {
   }
   const mode = document.querySelector('#ms-mode input[type=radio]:checked');
   if (mode && mode.value !== 'auto') { found.mode = mode.value; }
+  const fusion = document.querySelector('#ms-fusion input[type=radio]:checked');
+  if (fusion && fusion.value !== 'acoustic') { found.fusion = fusion.value; }
   return found;
 }
 async function search(params) {

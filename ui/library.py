@@ -28,6 +28,7 @@ class Facets:
     collections: list[str] = field(default_factory=list)
     track_choices: list[tuple[str, str]] = field(default_factory=list)   # (label, track id)
     has_chunks: bool = False
+    has_cultural: bool = False      # a `cultural` vector: hybrid search (--fusion) possible
     backbone: str | None = None      # the backbone `index --backbone` stored ("msd", "mtt")
 
 
@@ -60,6 +61,7 @@ def collection_facets(store, limit: int = MAX_FACET_SCAN,
     facets.track_choices = sorted(tracks, key=lambda t: t[0].casefold())[:max_track_choices]
     if tracks:
         facets.has_chunks = bool(store.get_vectors([tracks[0][1]], using="chunks"))
+        facets.has_cultural = "cultural" in getattr(store, "vector_names", set)()
     return facets
 
 
@@ -91,6 +93,7 @@ def library_markdown(searcher, facets: Facets) -> str:
              + (f" · **catalog collections** {', '.join(facets.collections)}"
                 if facets.collections else ""),
              f"- **section matching** {'yes (chunk vectors stored)' if facets.has_chunks else 'no (no chunk vectors)'}",
+             f"- **hybrid search** {'yes (cultural vectors stored)' if facets.has_cultural else 'no (no cultural vectors)'}",
              "- **other collections here** " + (", ".join(f"`{n}`" for n in others)
                                                  if others else "none"),
              "", "### Model", *_model_lines(searcher.model)]

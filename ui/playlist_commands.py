@@ -1,4 +1,4 @@
-"""`musicsearch playlists simulate|train`: the playlist modality's CLI (its parser and
+"""`musicsearch playlists simulate|train|tower`: the playlist modality's CLI (its parser and
 handlers, kept out of cli.py). Library work is in training/playlists/."""
 from __future__ import annotations
 
@@ -31,6 +31,10 @@ def add_playlist_commands(commands) -> None:
     simulate.add_argument("--sessions", type=_positive, default=10,
                           help="sessions per listener (default: %(default)s)")
     simulate.add_argument("--seed", type=int, default=0)
+    simulate.add_argument("--across-splits", action="store_true",
+                          help="sessions may mix splits (as real listening does; what a "
+                               "cultural vector for new tracks needs); default: one split "
+                               "per session, for pre-training without leakage")
     train = actions.add_parser(
         "train", help="train Word2Vec track vectors on playlists (CBOW, whole-playlist window)")
     train.add_argument("--playlists", required=True, metavar="FILE|DIR",
@@ -42,9 +46,14 @@ def add_playlist_commands(commands) -> None:
     train.add_argument("--min-count", type=_positive, default=1,
                        help="playlists a track must be in to get a vector (default: %(default)s)")
     train.add_argument("--seed", type=int, default=0)
+    from .cultural_commands import add_tower_command
+    add_tower_command(actions, _positive)
 
 
 def cmd_playlists(args) -> int:
+    if args.playlists_command == "tower":
+        from .cultural_commands import cmd_playlist_tower
+        return cmd_playlist_tower(args)
     return _simulate(args) if args.playlists_command == "simulate" else _train(args)
 
 
@@ -52,7 +61,8 @@ def _simulate(args) -> int:
     from retrieval.catalog import read_catalog, write_playlists
     from training.playlists.readers import PlaylistError
     from training.playlists.sessions import SessionConfig, simulate_sessions
-    config = SessionConfig(listeners=args.listeners, sessions=args.sessions, seed=args.seed)
+    config = SessionConfig(listeners=args.listeners, sessions=args.sessions, seed=args.seed,
+                           within_split=not args.across_splits)
     out = Path(args.out)
     if out.is_dir():
         raise PlaylistError(f"--out {out} is a folder; give a file name")

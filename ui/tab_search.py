@@ -7,6 +7,7 @@ from __future__ import annotations
 import gradio as gr
 from starlette.concurrency import run_in_threadpool
 
+from retrieval.fusion import FUSIONS
 from retrieval.routing import BACKBONE_TAGS, MODES
 
 from .callbacks import MAX_K, MAX_QUERY_CHARS, search_outputs
@@ -25,27 +26,32 @@ MODE_INFO = ("auto: a few known words go to the word tower, a sentence to the se
 BACKBONE_INFO = "; backbone-tags: by the stored probabilities of MusiCNN's own 50 tags"
 
 
+FUSION_INFO = ("acoustic: how the tracks sound; cultural: which tracks share playlists; "
+               "rrf / weighted: both, fused by Qdrant")
+
+
 DIVERSE_INFO = ("1: by relevance only; lower: re-rank for variety (MMR), so near-identical "
                 "tracks do not fill the list")
 
 
 def search_fields(negatives, artist, tag, min_duration, max_duration, sections,
-                  mode=None, collection=None, diverse=None) -> dict:
+                  mode=None, collection=None, diverse=None, fusion=None) -> dict:
     """The tab's inputs → option values by field name (cleaned by `run_search`). A
     duration box shows 0 when empty: 0 means no bound there; the diversity slider at 1
     (relevance only) asks for no re-ranking."""
     return {"not": negatives, "artist": artist, "tag": tag, "from_collection": collection,
             "min_duration": min_duration or None, "max_duration": max_duration or None,
             "sections": sections, "mode": mode,
-            "diverse": None if diverse is None or diverse >= 1 else diverse}
+            "diverse": None if diverse is None or diverse >= 1 else diverse,
+            "fusion": None if fusion in (None, "acoustic") else fusion}
 
 
 def search_tab(searcher, facets: Facets, examples: list[str]) -> gr.Textbox:
     """Lay the tab out (inside a `gr.Tab`); returns the query box (Explore marks it)."""
     async def on_search(text, negatives, artist, tag, collection, low, high, sections,
-                        diverse, mode, k):
+                        diverse, mode, fusion, k):
         fields = search_fields(negatives, artist, tag, low, high, sections, mode,
-                               collection, diverse)
+                               collection, diverse, fusion)
         return await run_in_threadpool(search_outputs, searcher, text, None, k,
                                        fields=fields)
 
@@ -86,6 +92,9 @@ def search_tab(searcher, facets: Facets, examples: list[str]) -> gr.Textbox:
             mode = gr.Radio(modes, value="auto", label="Query path",
                             info=MODE_INFO + (BACKBONE_INFO if facets.backbone else ""),
                             elem_id="ms-mode")
+            fusion = gr.Radio(list(FUSIONS), value="acoustic", label="Song vectors",
+                              info=FUSION_INFO, elem_id="ms-fusion",
+                              visible=facets.has_cultural)
             k = gr.Slider(1, MAX_K, value=10, step=1, label="Results", elem_id="ms-k")
             with gr.Row():
                 clear = gr.Button("Clear", variant="secondary", scale=1)
@@ -96,11 +105,11 @@ def search_tab(searcher, facets: Facets, examples: list[str]) -> gr.Textbox:
     # Outside the queue: answered in the request itself, no event stream.
     gr.on([search.click, text.submit], on_search,
           inputs=[text, negatives, artist, tag, collection, low, high, sections, diverse, mode,
-                  k], outputs=[results],
+                  fusion, k], outputs=[results],
           queue=False)
-    clear.click(lambda: ("", "", ANY, ANY, ANY, None, None, False, 1, "auto",
+    clear.click(lambda: ("", "", ANY, ANY, ANY, None, None, False, 1, "auto", "acoustic",
                          render_status("Cleared.", kind="hint")),
                 outputs=[text, negatives, artist, tag, collection, low, high, sections,
-                         diverse, mode, results],
+                         diverse, mode, fusion, results],
                 queue=False)
     return text

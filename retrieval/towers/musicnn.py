@@ -15,8 +15,8 @@ with the extra frame at the end, and the back end flattens (channel, [max, mean]
 interleaved. MusiCNNVGG is the package's VGG baseline on the same patches.
 
 Pretrained weights: load_musicnn('msd' | 'mtt' | 'msd_vgg' | 'mtt_vgg'), shipped in
-retrieval/backbone_weights/musicnn/ (see its README.md). Not registered as a tower yet: it is a
-frozen backbone the towers will wrap.
+retrieval/backbone_weights/musicnn/ (see its README.md). The audio towers `musicnn_msd` and
+`musicnn_mtt` wrap it frozen, with a trainable head (retrieval/towers/musicnn_tower.py).
 """
 from __future__ import annotations
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from retrieval.feature_cache import FeatureCache, file_digest
-from retrieval.frontend import AudioDecodeError, audio_to_mel
+from retrieval.feature_cache import FeatureCache, extract_features, file_digest
+from retrieval.frontend import AudioDecodeError
 from retrieval.model import MusicSearchModel
 
 from ..deformations import Deformation, deform_file
@@ -44,14 +44,14 @@ class EmbeddingCache:
         self.model = model
         self.root = Path(root) / "embeddings" / model.fingerprint
         self.deformed_dir = Path(root) / "deformed"
-        self.features = FeatureCache(feature_dir, model.config.frontend)
+        self.features = FeatureCache(feature_dir, model.config.audio_frontend)
 
     def _mel(self, path: Path, digest: str, deformation: Deformation | None, seed: int):
         if deformation is None:
             return self.features.mel(path, digest)
         copy = deform_file(path, deformation, self.deformed_dir, seed=seed,
-                           sample_rate=self.model.config.frontend.sample_rate)
-        return audio_to_mel(copy, self.model.config.frontend)
+                           sample_rate=self.model.config.audio_frontend.sample_rate)
+        return extract_features(copy, self.model.config.audio_frontend)
 
     def _prepare(self, path: Path, folder: Path, deformation, seed: int):
         """(cached vector or None, log-mel or None, error or None) for one file; runs in a

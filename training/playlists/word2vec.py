@@ -138,18 +138,13 @@ def save_track_vectors(vectors: TrackVectors, path: str | Path) -> Path:
 
 
 def load_track_vectors(path: str | Path) -> TrackVectors:
-    from safetensors import SafetensorError, safe_open
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"playlist vectors not found: {path}")
+    from retrieval.track_vectors import read_track_vectors   # the one reader (torch-free)
     try:
-        with safe_open(str(path), framework="numpy") as handle:
-            metadata = handle.metadata() or {}
-            vectors = handle.get_tensor("vectors")
-        track_ids = json.loads(metadata["track_ids"])
+        track_ids, vectors, metadata = read_track_vectors(path)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    try:
         config = PlaylistWord2VecConfig.from_dict(json.loads(metadata["config"]))
-    except (OSError, KeyError, ValueError, SafetensorError) as error:
+    except (KeyError, ValueError) as error:
         raise ConfigError(f"{path}: not a playlist vectors file ({error})") from None
-    if len(track_ids) != len(vectors):
-        raise ConfigError(f"{path}: {len(track_ids)} track ids for {len(vectors)} vectors")
     return TrackVectors(track_ids, vectors, config)
