@@ -36,7 +36,7 @@ from .build import build_index
 from .points import IndexPoint, point_id
 from .schema import (CULTURAL, OPTIMIZE_MIN_POINTS, CollectionSchema, SchemaError,
                      legacy_schema)
-from .store import CHUNKS, MUSIC, IndexNotFound, QdrantStore, StoreError, StoreLocked
+from .store import BACKBONE, CHUNKS, MUSIC, IndexNotFound, QdrantStore, StoreError, StoreLocked
 
 __all__ = ["EdgeStore", "edge_config"]
 
@@ -273,6 +273,8 @@ class EdgeStore(QdrantStore):
             vector[CHUNKS] = np.asarray(point.chunks, dtype=np.float32)
         if cultural and point.cultural is not None:
             vector[CULTURAL] = np.asarray(point.cultural, dtype=np.float32)
+        if point.backbone is not None:   # upsert checked that the schema has it
+            vector[BACKBONE] = np.asarray(point.backbone, dtype=np.float32)
         return Point(id=point.id, vector=vector, payload=point.payload)
 
     # ---- reads ---------------------------------------------------------------------------

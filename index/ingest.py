@@ -18,6 +18,12 @@ yields the results of one batch at a time. The local engine (`local_encoder`) ru
 (`read_features`, then `make_point`) as Ray tasks and actors. Planning (what to encode,
 skip or refresh), writing the points that come back, counting and the end of the run are
 the same for every engine.
+
+With a backbone (`backbone="msd"` or `"mtt"`, retrieval/backbone.py) each point also gets
+the backbone's song embedding as the `backbone` named vector and its top tags in the
+payload. The collection records which backbone made it: a collection is made with or
+without one, and later runs use the one it records (another one is refused). The local
+engine reads it from the collection's schema; a backbone runs only there.
 """
 from __future__ import annotations
 
@@ -29,6 +35,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from retrieval.backbone import BACKBONE_DIM, MusiCNNBackbone, check_backbone, load_backbone
 from retrieval.catalog import TrackRecord, display_text
 from retrieval.feature_cache import FeatureCache
 from retrieval.frontend import AudioDecodeError
@@ -46,7 +53,8 @@ from .summary import INVALID_VECTOR, UNREADABLE, IngestSummary, Skipped
 
 __all__ = ["IngestSummary", "IndexFailure", "StoredPoint", "Result", "Encoder", "index_tracks",
            "encode_batch", "local_encoder", "read_features", "make_point", "add_cultural",
-           "track_failure", "TRACK_ERRORS", "collect_tracks", "TrackSource"]
+           "track_failure", "TRACK_ERRORS", "collect_tracks", "TrackSource",
+           "collection_backbone"]
 
 # The per-track errors a bad input can cause; anything else is a bug and must surface.
 TRACK_ERRORS = (AudioDecodeError, UnreadableTrack, InvalidPoint)
@@ -106,28 +114,35 @@ def read_features(record: TrackRecord, cache: FeatureCache) -> tuple[FileState, 
 
 
 def make_point(model: MusicSearchModel, record: TrackRecord, state: FileState,
-               mel: np.ndarray, fingerprint: str) -> IndexPoint:
+               mel: np.ndarray, fingerprint: str,
+               backbone: MusiCNNBackbone | None = None) -> IndexPoint:
     """The second step: the model's vectors of a log-mel, with the track's payload, as a
-    checked point. Raises one of TRACK_ERRORS."""
+    checked point; with `backbone`, also the backbone's vector and tags of the audio file.
+    Raises one of TRACK_ERRORS."""
     song, chunks = model.encode_mel(mel)
-    point = IndexPoint(track_id=record.track_id, music=song, chunks=chunks,
-                       payload=build_payload(record, fingerprint, state))
+    payload, extra = build_payload(record, fingerprint, state), None
+    if backbone is not None:
+        extra = backbone.encode_file(record.path)
+        payload.update(extra.payload(backbone.name))
+    point = IndexPoint(track_id=record.track_id, music=song, chunks=chunks, payload=payload,
+                       backbone=None if extra is None else extra.vector)
     if _has_playlist_tower(model):   # every engine's points get their cultural vector here
         add_cultural([point], model)
     return point
 
 
-def encode_batch(model: MusicSearchModel, records: list[TrackRecord],
-                 cache: FeatureCache) -> list[IndexPoint | IndexFailure]:
-    """Encode tracks (cached log-mel → model) into checked points, one result per record, in
-    order. A bad input (unreadable file, undecodable audio, non-finite model output) becomes
-    an IndexFailure; any other error propagates."""
+def encode_batch(model: MusicSearchModel, records: list[TrackRecord], cache: FeatureCache,
+                 backbone: MusiCNNBackbone | None = None) -> list[IndexPoint | IndexFailure]:
+    """Encode tracks (cached log-mel → model; with `backbone`, also the audio → backbone)
+    into checked points, one result per record, in order. A bad input (unreadable file,
+    undecodable audio, non-finite model output) becomes an IndexFailure; any other error
+    propagates."""
     fingerprint = _fingerprint(model)
     results: list[IndexPoint | IndexFailure] = []
     for record in records:
         try:
             state, mel = read_features(record, cache)
-            results.append(make_point(model, record, state, mel, fingerprint))
+            results.append(make_point(model, record, state, mel, fingerprint, backbone))
         except TRACK_ERRORS as error:
             results.append(track_failure(record, error))
     return results
@@ -135,10 +150,12 @@ def encode_batch(model: MusicSearchModel, records: list[TrackRecord],
 
 def local_encoder(model: MusicSearchModel, records: list[TrackRecord], cache: FeatureCache,
                   batch_size: int, store: QdrantStore) -> Iterator[list[Result]]:
-    """The default engine: `encode_batch` in this process, `batch_size` tracks at a time;
-    the caller writes the points."""
+    """The default engine: `encode_batch` in this process, `batch_size` tracks at a time,
+    with the backbone the collection records (if any); the caller writes the points."""
+    name = store.schema().backbone if records else None
+    backbone = load_backbone(name) if name else None
     for start in range(0, len(records), max(1, batch_size)):
-        yield encode_batch(model, records[start:start + batch_size], cache)
+        yield encode_batch(model, records[start:start + batch_size], cache, backbone)
 
 
 def _has_playlist_tower(model) -> bool:
@@ -168,8 +185,31 @@ def _fingerprint(model: MusicSearchModel) -> str:
     return str(fingerprint)
 
 
+def _with_backbone(schema: CollectionSchema, backbone: str | None) -> CollectionSchema:
+    if backbone is None:
+        return schema
+    return replace(schema, backbone=backbone, backbone_dim=BACKBONE_DIM)
+
+
+def collection_backbone(store: QdrantStore, wanted: str | None) -> str | None:
+    """The backbone an indexing run uses: `wanted` for a new collection, else the one the
+    collection records (StoreError, one line, if `wanted` is another)."""
+    if wanted is not None:
+        check_backbone(wanted)
+    if not store.exists():
+        return wanted
+    recorded = store.schema().backbone
+    if wanted is not None and wanted != recorded:
+        had = (f"was made with backbone '{recorded}'" if recorded
+               else "was made without a backbone vector")
+        raise StoreError(f"collection '{store.collection}' at {store.location} {had}, not "
+                         f"'{wanted}': index into a new --collection"
+                         + (f", or use --backbone {recorded}" if recorded else ""))
+    return recorded
+
+
 def _open_collection(store: QdrantStore, model: MusicSearchModel, chunks: bool | None,
-                     schema: CollectionSchema | None) -> None:
+                     schema: CollectionSchema | None, backbone: str | None) -> None:
     fingerprint = _fingerprint(model)
     given = schema
     if _has_playlist_tower(model):   # every track gets a `cultural` vector (add_cultural)
@@ -177,8 +217,10 @@ def _open_collection(store: QdrantStore, model: MusicSearchModel, chunks: bool |
         schema = replace(schema if schema is not None else CollectionSchema(dim=dim),
                          cultural_dim=dim)
     if not store.exists():
-        store.create(model.config.joint_dim, fingerprint, chunks=chunks, schema=schema)
-    elif given is not None and store.schema() != store.as_kept(schema):
+        schema = store.resolve_schema(model.config.joint_dim, chunks, schema)
+        store.create(model.config.joint_dim, fingerprint, schema=_with_backbone(schema, backbone))
+    elif given is not None and store.schema() != store.as_kept(_with_backbone(schema,
+                                                                              backbone)):
         raise StoreError(f"collection '{store.collection}' at {store.location} exists with "
                          "other settings (chunks, int8, on-disk): settings apply when a "
                          "collection is created; use a new --collection")
@@ -196,7 +238,7 @@ def index_tracks(model: MusicSearchModel, source: str | Path, store: QdrantStore
                  chunks: bool | None = None, schema: CollectionSchema | None = None,
                  upsert_batch: int = UPSERT_BATCH, build_index: bool = True,
                  on_progress: Callable[[int, int], None] | None = None,
-                 encoder: Encoder | None = None) -> IngestSummary:
+                 encoder: Encoder | None = None, backbone: str | None = None) -> IngestSummary:
     """Index a folder of audio or a catalog into `store`; see the module docstring.
 
     Creates the collection if missing, as `schema` says (default `CollectionSchema(dim)`:
@@ -207,11 +249,17 @@ def index_tracks(model: MusicSearchModel, source: str | Path, store: QdrantStore
     `summary.complete` is False when anything was skipped. `on_progress(done, total)` is
     called after each batch (the app's progress bar). `encoder` runs the encoding
     (default `local_encoder`; `index.ray_engine.RayEncoder` for `--engine ray`).
+    `backbone` ("msd", "mtt"): also store that MusiCNN's embedding and tags (see the module
+    doc); None: whatever the collection records (none for a new one).
     """
     started = time.perf_counter()
     fingerprint = _fingerprint(model)
     tracks: TrackSource = collect_tracks(source, catalog)
-    _open_collection(store, model, chunks, schema)
+    backbone = collection_backbone(store, backbone)     # refused before any work
+    if backbone and encoder not in (None, local_encoder):
+        raise StoreError(f"a backbone ('{backbone}') runs with the local engine only: "
+                         "index without --engine, or into a collection without a backbone")
+    _open_collection(store, model, chunks, schema, backbone)
     summary = IngestSummary(collection=store.collection, location=store.location,
                             skipped=list(tracks.skipped))
     existing = store.existing_payloads(r.track_id for r in tracks.records)

@@ -17,7 +17,8 @@ import numpy as np
 from retrieval.catalog import TrackRecord, json_problem, path_to_text
 
 __all__ = ["TRACK_NAMESPACE", "point_id", "build_payload", "payload_hash", "check_payload",
-           "IndexPoint", "InvalidPoint", "FileState", "FILE_STATE_KEYS", "DERIVED_KEYS"]
+           "IndexPoint", "InvalidPoint", "FileState", "FILE_STATE_KEYS", "DERIVED_KEYS",
+           "BACKBONE_KEYS"]
 
 # Fixed forever: changing it would give every track a new id and break idempotent re-indexing.
 TRACK_NAMESPACE = uuid.UUID("6f1c7a52-3d0e-5b8e-9a41-6d7573696373")
@@ -54,10 +55,12 @@ class FileState:
 
 
 FILE_STATE_KEYS = ("file_size", "file_mtime_ns", "content_hash")
+# What a backbone says about the audio (retrieval/backbone.py).
+BACKBONE_KEYS = ("backbone", "backbone_tags", "backbone_p")
 # Payload keys the model derives (not catalog fields): kept when a payload is refreshed.
 # `cultural_predicted`: the track's cultural vector was predicted from its audio (it is in
 # no playlist the model's playlist tower knows).
-DERIVED_KEYS = ("cultural_predicted",)
+DERIVED_KEYS = ("cultural_predicted", *BACKBONE_KEYS)
 # Payload keys that are not catalog fields, so not part of `payload_hash`.
 _NOT_HASHED = ("model_fingerprint", "payload_hash", *FILE_STATE_KEYS, *DERIVED_KEYS)
 
@@ -114,6 +117,7 @@ class IndexPoint:
     chunks: np.ndarray | None            # (n_chunks, dim) for the MaxSim multivector, or None
     payload: dict
     cultural: np.ndarray | None = None   # (dim,) playlist-modality vector, or None
+    backbone: np.ndarray | None = None   # (backbone_dim,) a backbone's song embedding, or None
 
     def __post_init__(self) -> None:
         self.check()
@@ -133,6 +137,8 @@ class IndexPoint:
             if cultural.shape != music.shape:
                 raise InvalidPoint(f"cultural vector has dim {cultural.shape}, the song "
                                    f"vector {music.shape[0]}")
+        if self.backbone is not None:
+            _check_vectors("backbone", np.asarray(self.backbone, dtype=np.float32), 1)
         check_payload(self.payload)
         if self.payload["track_id"] != self.track_id:
             raise InvalidPoint(f"payload track_id {self.payload['track_id']!r} is not the "

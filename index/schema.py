@@ -32,7 +32,7 @@ __all__ = ["CollectionSchema", "HnswSettings", "Quantization", "Distribution", "
 MUSIC = "music"            # the song vector in the joint space (cosine), HNSW-indexed
 CHUNKS = "chunks"          # per-chunk joint vectors, MaxSim multivector, no graph (m=0)
 CULTURAL = "cultural"      # the playlist modality (joint space): index/ingest.add_cultural
-BACKBONE = "backbone"      # reserved: the raw audio representation (similarity by example)
+BACKBONE = "backbone"      # a pretrained backbone's song embedding (similarity by example)
 RESERVED_VECTORS = (CULTURAL, BACKBONE)
 
 PAYLOAD_INDEX_TYPES = ("keyword", "integer", "float", "bool")
@@ -117,6 +117,7 @@ class CollectionSchema:
     chunks: bool = False                         # store the per-chunk MaxSim multivector
     cultural_dim: int | None = None              # optional named vectors: None = absent
     backbone_dim: int | None = None
+    backbone: str | None = None                  # which backbone fills `backbone` ("msd", …)
     hnsw: HnswSettings = field(default_factory=HnswSettings)
     quantization: Quantization | None = None     # None: float32 only
     on_disk: bool = False                        # original vectors, payload indexes mmapped
@@ -144,6 +145,8 @@ class CollectionSchema:
             value = getattr(self, name)
             if value is not None and value < 1:
                 out.append(f"{name} must be ≥ 1 or absent, got {value}")
+        if self.backbone is not None and not self.backbone_dim:
+            out.append(f"backbone {self.backbone!r} needs a backbone_dim")
         out += self.hnsw.problems()
         out += self.quantization.problems() if self.quantization else []
         out += self.distribution.problems()

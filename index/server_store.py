@@ -22,7 +22,7 @@ from .filters import client_filter
 from .fused_search import client_fused_query
 from .points import IndexPoint, point_id
 from .schema import CULTURAL, CollectionSchema, SchemaError, legacy_schema
-from .store import CHUNKS, MUSIC, IndexNotFound, QdrantStore, StoreError, StoreLocked
+from .store import BACKBONE, CHUNKS, MUSIC, IndexNotFound, QdrantStore, StoreError, StoreLocked
 
 __all__ = ["ClientStore", "client_vectors"]
 
@@ -184,6 +184,8 @@ class ClientStore(QdrantStore):
                 vector[CHUNKS] = np.asarray(point.chunks, dtype=np.float32).tolist()
             if schema.cultural_dim and point.cultural is not None:
                 vector[CULTURAL] = np.asarray(point.cultural, dtype=np.float32).tolist()
+            if point.backbone is not None:   # upsert checked that the schema has it
+                vector[BACKBONE] = np.asarray(point.backbone, dtype=np.float32).tolist()
             structs.append(models.PointStruct(id=point.id, vector=vector, payload=point.payload))
         # Batched requests; `wait` makes each durable before the call returns.
         self.client.upload_points(self.collection, structs, batch_size=UPLOAD_BATCH, wait=True)

@@ -25,11 +25,11 @@ from retrieval.filters import SearchFilter
 from retrieval.paths import default_qdrant_path
 from retrieval.search import StoredHit
 
-from .points import IndexPoint, check_payload, point_id
-from .schema import CHUNKS, MUSIC, CollectionSchema, Distribution
+from .points import IndexPoint, InvalidPoint, check_payload, point_id
+from .schema import BACKBONE, CHUNKS, MUSIC, CollectionSchema, Distribution
 
 __all__ = ["QdrantStore", "IndexNotFound", "StoreError", "StoreLocked", "open_store",
-           "MUSIC", "CHUNKS", "DEFAULT_COLLECTION"]
+           "MUSIC", "CHUNKS", "BACKBONE", "DEFAULT_COLLECTION"]
 
 DEFAULT_COLLECTION = "music"
 _COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -129,11 +129,23 @@ class QdrantStore(ABC):
     def upsert(self, points: list[IndexPoint]) -> None:
         """Insert or overwrite points (idempotent: ids derive from track ids); durable on return.
         Every point is checked first (`IndexPoint.check`): one invalid point (a non-finite
-        vector, a payload that is not JSON) raises InvalidPoint and nothing is written."""
+        vector, a payload that is not JSON, a backbone vector missing where the collection
+        has one or of another size) raises InvalidPoint and nothing is written."""
         for point in points:
             point.check()
         if points:
+            self._check_backbone(points)
             self._upsert(points)
+
+    def _check_backbone(self, points: list[IndexPoint]) -> None:
+        size = self.schema().vectors().get(BACKBONE)
+        for point in points:
+            given = None if point.backbone is None else len(point.backbone)
+            if given != size:
+                raise InvalidPoint(
+                    f"track {point.track_id}: collection '{self.collection}' "
+                    + (f"keeps {size}-d backbone vectors, the point has "
+                       f"{given or 'none'}" if size else "has no backbone vector"))
 
     def overwrite_payloads(self, payloads: list[dict]) -> None:
         """Replace the whole payload of existing points, vectors untouched; the point of each

@@ -100,7 +100,7 @@ class QueryPlan:
             plan.query["audio"] = str(audio)
         if track_id is not None:
             plan.examples.append(("track", track_id,
-                                  plan._track(store, track_id, exclude_artist)))
+                                  plan.track_vector(store, track_id, exclude_artist)))
             plan.parts[f"sounds like track {track_id}"] = plan.examples[-1][2]
             plan.query["track_id"] = track_id
         if not plan.parts:
@@ -154,8 +154,11 @@ class QueryPlan:
                              "cultural vector: nothing is left to look for")
         return unit(vector)
 
-    def _track(self, store, track_id: str, exclude_artist: bool) -> np.ndarray:
-        vector = store.get_vectors([track_id]).get(track_id)
+    def track_vector(self, store, track_id: str, exclude_artist: bool,
+                     using: str = "music") -> np.ndarray:
+        """An indexed track's stored vector `using` (unit), the track left out of the results
+        (and its artist too, with `exclude_artist`); TrackNotFound if it has none."""
+        vector = store.get_vectors([track_id], using=using).get(track_id)
         if vector is None:
             raise TrackNotFound(track_id)
         self.where = self.where.also(exclude_track_ids=[track_id])

@@ -25,10 +25,13 @@ import numpy as np
 from .query import STOP_WORDS, ParsedQuery, QueryError, tokenize
 from .vectors import l2_normalize
 
-__all__ = ["MODES", "MAX_WORD_TERMS", "DEFAULT_SENTENCE_WEIGHT", "RoutedQuery", "looks_like_words",
+__all__ = ["MODES", "BACKBONE_TAGS", "SEARCH_MODES", "MAX_WORD_TERMS", "DEFAULT_SENTENCE_WEIGHT", "RoutedQuery", "looks_like_words",
            "route_query"]
 
 MODES = ("word", "sentence", "auto")
+# not a tower: ranks by a backbone's stored tag probabilities (retrieval/backbone_search.py)
+BACKBONE_TAGS = "backbone-tags"
+SEARCH_MODES = (*MODES, BACKBONE_TAGS)    # what a search (CLI, app, Searcher) accepts
 MAX_WORD_TERMS = 3
 DEFAULT_SENTENCE_WEIGHT = 0.5
 
@@ -59,6 +62,8 @@ def route_query(model, text: str, mode: str = "auto",
     """`text` → a unit vector through the path `mode` asks for (see the module doc)."""
     if mode not in MODES:
         raise QueryError(f"unknown query mode {mode!r}; use one of {', '.join(MODES)}")
+    if mode == BACKBONE_TAGS:   # no vector: ranked by stored probabilities (Searcher.search)
+        raise QueryError("backbone-tags queries are ranked by the stored tags, not a vector")
     if not text or not text.strip():
         raise QueryError("empty query: type some words, e.g. 'lively irish fiddle reel'")
     has_sentence = model.has_tower("sentence")

@@ -16,7 +16,7 @@ from .query import QueryError
 from .query_plan import QueryPlan, TrackNotFound
 from .candidates import candidate_count, check_rerank, rerank
 from .fusion import ACOUSTIC, CULTURAL, WEIGHTED, check_fusion, contribution, fusion_limit
-from .routing import DEFAULT_SENTENCE_WEIGHT, MODES
+from .routing import BACKBONE_TAGS, DEFAULT_SENTENCE_WEIGHT, SEARCH_MODES
 
 if TYPE_CHECKING:   # not imported at run time: a text search needs no torch
     from .light_model import LightModel
@@ -88,8 +88,8 @@ class Searcher:
 
     def __init__(self, model: MusicSearchModel | LightModel, store: VectorStore, mode: str = "auto",
                  sentence_weight: float = DEFAULT_SENTENCE_WEIGHT):
-        if mode not in MODES:
-            raise QueryError(f"unknown query mode {mode!r}; use one of {', '.join(MODES)}")
+        if mode not in SEARCH_MODES:
+            raise QueryError(f"unknown query mode {mode!r}; use one of {', '.join(SEARCH_MODES)}")
         self.model = model
         self.store = store
         self.mode = mode
@@ -110,22 +110,33 @@ class Searcher:
                text_weight: float | None = None, exclude_artist: bool = False,
                diverse: float | None = None, sections: bool = False,
                mode: str | None = None, fusion: str | None = None,
-               fusion_weight: float | None = None) -> SearchResult:
+               fusion_weight: float | None = None, vector: str | None = None) -> SearchResult:
         """Rank indexed tracks against a query; see `QueryPlan` for what each option does.
 
         `text` may hold negated terms ("piano -vocals"), added to `negatives`. `mode`
-        overrides the searcher's tower choice for this query's text (retrieval.routing).
+        overrides the searcher's tower choice for this query's text (retrieval.routing);
+        mode `backbone-tags` ranks by the backbone's stored tag probabilities instead.
         `fusion` searches the acoustic vector (default), the cultural one, or both fused
         (retrieval/fusion.py); `fusion_weight` is `weighted`'s cultural share.
+        `vector="backbone"` compares the examples (audio, track) on the collection's
+        backbone vector (both backbone queries: retrieval/backbone_search.py).
         """
         if k < 1:
             raise QueryError("k must be at least 1")
+        mode = mode or self.mode
+        if vector not in (None, "music") or mode == BACKBONE_TAGS:
+            if fusion not in (None, ACOUSTIC) or fusion_weight is not None:
+                raise QueryError("--fusion searches the joint-space vectors: it does not "
+                                 "combine with --vector backbone or --mode backbone-tags")
+            return self._search_backbone(text, audio, track_id, k, negatives, where,
+                                         text_weight, exclude_artist, diverse, sections,
+                                         mode, vector)
         fusion, fusion_weight = check_fusion(fusion, fusion_weight)
         if fusion != ACOUSTIC:
             self._check_cultural(fusion, diverse, sections)
         plan = QueryPlan.build(self, text, audio, track_id, negatives=negatives, where=where,
                                text_weight=text_weight, exclude_artist=exclude_artist,
-                               mode=mode or self.mode, sentence_weight=self.sentence_weight)
+                               mode=mode, sentence_weight=self.sentence_weight)
         if fusion != ACOUSTIC:
             return self._fused(plan, k, fusion, fusion_weight)
         check_rerank(diverse)
@@ -138,6 +149,43 @@ class Searcher:
                        max_chunks=config and config.max_chunks)
         hits = [self._hit(h, plan.terms, plan.path, found.similarities.get(h.track_id, {}),
                           found.sections.get(h.track_id)) for h in found.hits]
+        return SearchResult(query=plan.query, hits=hits, notes=plan.notes)
+
+    def _search_backbone(self, text, audio, track_id, k, negatives, where, text_weight,
+                         exclude_artist, diverse, sections, mode, vector) -> SearchResult:
+        """The two backbone queries; options that need the joint space are refused."""
+        from .backbone_search import BACKBONE, backbone_plan, rank_by_tags
+        what = "--mode backbone-tags" if mode == BACKBONE_TAGS else "--vector backbone"
+        if vector not in (None, "music", BACKBONE):
+            raise QueryError(f"unknown vector {vector!r}; use music or {BACKBONE}")
+        if mode == BACKBONE_TAGS and vector == BACKBONE:
+            raise QueryError("--mode backbone-tags ranks by words, --vector backbone by "
+                             "examples: use one of them")
+        refused = [name for name, given in (("--diverse", diverse is not None),
+                                            ("--sections", sections),
+                                            ("--text-weight", text_weight is not None)) if given]
+        if mode == BACKBONE_TAGS and (audio is not None or track_id is not None):
+            refused.append("an audio file or track")
+        if mode != BACKBONE_TAGS and (text is not None or negatives):
+            refused.append("text (use --mode backbone-tags for the backbone's words)")
+        if refused:
+            raise QueryError(f"{what} does not take {', '.join(refused)}")
+        if mode == BACKBONE_TAGS:
+            if text is None or not text.strip():
+                raise QueryError("empty query: type some of the backbone's tags, e.g. 'rock'")
+            ranked, echo = rank_by_tags(self.store, text, list(negatives), where, k)
+            hits = [self._hit(StoredHit(str(payload.get("track_id")), score, payload), [],
+                              f"{BACKBONE_TAGS}: " + ", ".join(f"{t} {p:.2f}"
+                                                                 for t, p in found.items()), {})
+                    for score, payload, found in ranked]
+            return SearchResult(query=echo["query"], hits=hits, notes=echo["notes"])
+        plan = backbone_plan(self.store, audio, track_id, where, exclude_artist)
+        stored = self.store.search(plan.vector, k, using=BACKBONE, where=plan.where or None)
+        label = next(iter(plan.parts)) if len(plan.parts) == 1 else None
+        hits = [self._hit(h, [], plan.path, {label: h.score} if label else {}) for h in stored]
+        if plan.where:
+            plan.query["filter"] = {name: value for name, value in plan.where.to_dict().items()
+                                    if name != "exclude_track_ids"}
         return SearchResult(query=plan.query, hits=hits, notes=plan.notes)
 
     def _check_cultural(self, fusion: str, diverse: float | None, sections: bool) -> None:
@@ -192,6 +240,9 @@ class Searcher:
         reasons += extra or []
         if section is not None:
             reasons.append(f"best section {_clock(section['start'])}–{_clock(section['end'])}")
+        if "backbone_tags" in payload:   # what the backbone heard, for any query
+            from .backbone_search import backbone_why
+            reasons += [why] if (why := backbone_why(payload)) else []
         return Hit(track_id=stored.track_id, score=round(float(stored.score), 4),
                    title=payload.get("title", ""), artist=payload.get("artist", ""),
                    path=payload.get("path", ""), tags=tags, why="; ".join(reasons),

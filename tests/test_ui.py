@@ -414,13 +414,13 @@ def test_uploads_are_capped_checked_and_removed(served):
     assert cleared is None and "not an audio file" in message and not fake.exists()
     # a real clip is searched with, then deleted; the player that showed it is cleared
     real = upload("clip.wav", clip.getvalue())
-    page, cleared = call("on_example", [file_data(real), None, "", 0.3, False, 3])
+    page, cleared = call("on_example", [file_data(real), None, "", 0.3, False, 3, "music"])
     assert page.count('class="ms-card"') == 3 and "sounds like clip.wav" in page
     assert cleared is None and not real.exists() and not real.parent.exists()
     # a path that was not uploaded is refused by Gradio, and never deleted by the app
     indexed = folder / records[0].path
     response = httpx.post(base + "run/on_example", timeout=30,
-                          json={"data": [file_data(indexed), None, "", 0.3, False, 3],
+                          json={"data": [file_data(indexed), None, "", 0.3, False, 3, "music"],
                                 "session_hash": "t"})
     assert response.status_code != 200 and indexed.is_file()
     # the screen-recording route (writes to Gradio's shared temp folder) is not offered

@@ -12,7 +12,9 @@
 
 Options are the batch-line fields (`not`, `artist`, `tag`, `from_collection`,
 `min_duration`, `max_duration`, `exclude_artist`, `text_weight`, `diverse`,
-`sections`), list fields repeated; see ui/form.py. A user error answers 400 with
+`sections`, `mode`, `vector`), list fields repeated; see ui/form.py. E.g.
+`api/search?track=ID&vector=backbone` compares on the collection's backbone vector,
+`api/search?q=piano&mode=backbone-tags` ranks by the backbone's stored tags. A user error answers 400 with
 `{"error": "one line"}`.
 """
 from __future__ import annotations

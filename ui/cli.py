@@ -84,6 +84,8 @@ SEARCH_EPILOG = f"""examples:
   musicsearch search --track ID --exclude-artist --diverse 0.5
   musicsearch search sadder --track ID --text-weight 0.3     # like this track, but sadder
   musicsearch search --audio clip.wav --sections             # which section sounds like it
+  musicsearch search --like song.ogg --vector backbone       # on MusiCNN's embedding
+  musicsearch search "piano" --mode backbone-tags            # by MusiCNN's own tags
   musicsearch search --batch queries.txt --k 5 > results.jsonl
 
 exit status: 0 answered; 2 a bad query or index (one line on stderr); with --batch,
@@ -161,6 +163,17 @@ def build_parser() -> argparse.ArgumentParser:
                           help="int8-quantize the song vectors (searched with rescoring)")
     settings.add_argument("--on-disk", action="store_true",
                           help="keep the original song vectors on disk, not in memory")
+    settings.add_argument("--backbone", choices=("msd", "mtt"), default=None,
+                          help="also store MusiCNN's 200-d song embedding (trained on Million "
+                               "Song Dataset or MagnaTagATune tags) as the `backbone` vector "
+                               "(search --vector backbone) and its top tags in the payload "
+                               "(search --mode backbone-tags). Cost: every file is decoded "
+                               "again at 16 kHz and run through MusiCNN; measured on the "
+                               "shared 2-core machine, a new library indexed 4.1x slower "
+                               "than without (18x vs 76x real time; "
+                               "benchmarks/backbone_index_cost.py). A collection keeps the "
+                               "backbone it was made with; later runs use it without the "
+                               "flag")
     for flag, what in (("--shards", "shards to spread the songs over"), ("--replicas", "copies "
                        "of each shard"), ("--write-consistency", "replicas a write must reach")):
         settings.add_argument(flag, type=positive_count, metavar="N", help=f"Qdrant server or "
@@ -178,6 +191,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "1–768 kHz, at least one FFT frame long: 32 ms for the shipped "
                              "model; only the first 10 minutes of a longer file are used)")
     search.add_argument("--track", default=None, metavar="ID", help="find tracks like an indexed track")
+    search.add_argument("--like", default=None, metavar="ID|FILE",
+                        help="find tracks like an indexed track (its id, or the file a folder "
+                             "scan indexed) or, if FILE is not indexed, like that audio file; "
+                             "with --vector backbone, on the backbone vector")
     search.add_argument("--k", type=int, default=10, help="number of results (default: %(default)s)")
     search.add_argument("--json", action="store_true", help="print one JSON object")
     search.add_argument("--batch", default=None, metavar="FILE",
@@ -303,7 +320,7 @@ def _cmd_index(args) -> int:
     store = open_store(args.qdrant, args.collection, api_key=args.api_key)
     try:
         summary = index_tracks(model, args.path, store, catalog=args.catalog, schema=schema,
-                               encoder=encoder)
+                               encoder=encoder, backbone=args.backbone)
     finally:
         store.close()
     print(summary.describe())

@@ -19,7 +19,8 @@ _USER_ERRORS = (("retrieval.bundle", "BundleError"), ("retrieval.catalog", "Cata
                 ("retrieval.query", "QueryError"), ("retrieval.search", "FingerprintMismatch"),
                 ("retrieval.query_plan", "TrackNotFound"), ("retrieval.typed_config", "ConfigError"),
                 ("index.store", "IndexNotFound"), ("index.store", "StoreError"),
-                ("index.ray_engine", "EngineError"), ("index.schema", "SchemaError"))
+                ("index.ray_engine", "EngineError"), ("index.schema", "SchemaError"),
+                ("retrieval.backbone", "BackboneError"))
 
 
 def user_errors(loaded_only: bool = True) -> tuple[type[BaseException], ...]:

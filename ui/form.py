@@ -104,6 +104,8 @@ def describe_fields(fields: Mapping) -> str:
         parts.append("other artists")
     if fields.get("sections"):
         parts.append("best-matching sections")
+    if fields.get("vector") == "backbone":
+        parts.append("on the backbone vector")
     if fields.get("diverse") is not None:
         parts.append(f"varied (λ {fields['diverse']:g})")
     return ", ".join(parts)

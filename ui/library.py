@@ -29,13 +29,15 @@ class Facets:
     track_choices: list[tuple[str, str]] = field(default_factory=list)   # (label, track id)
     has_chunks: bool = False
     has_cultural: bool = False      # a `cultural` vector: hybrid search (--fusion) possible
+    backbone: str | None = None      # the backbone `index --backbone` stored ("msd", "mtt")
 
 
 def collection_facets(store, limit: int = MAX_FACET_SCAN,
                       max_track_choices: int = 2000) -> Facets:
     """Read up to `limit` payloads once: artists, tags, catalog collections, and the
     tracks a visitor can pick by name (the first `max_track_choices` by title; any other
-    track id can be typed). Whether the collection keeps per-chunk vectors (sections)."""
+    track id can be typed). Whether the collection keeps per-chunk vectors (sections), and
+    which backbone it stored, if any."""
     facets = Facets(tracks=int(store.count()))
     artists, tags, collections, tracks = set(), Counter(), set(), []
     for payload in store.iter_payloads():
@@ -45,6 +47,7 @@ def collection_facets(store, limit: int = MAX_FACET_SCAN,
         if payload.get("artist"):
             artists.add(str(payload["artist"]))
         tags.update(str(t) for t in payload.get("tags") or [])
+        facets.backbone = facets.backbone or payload.get("backbone")
         collection = (payload.get("meta") or {}).get("collection")
         if collection:
             collections.add(str(collection))

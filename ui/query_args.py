@@ -7,7 +7,7 @@ import argparse
 from retrieval.filters import SearchFilter
 from retrieval.fusion import FUSIONS, check_fusion
 from retrieval.query import QueryError
-from retrieval.routing import MODES
+from retrieval.routing import SEARCH_MODES
 
 __all__ = ["add_query_options", "query_from_args", "query_from_fields", "FIELDS", "CHOICES"]
 
@@ -30,15 +30,20 @@ FIELDS = {
                          "(chunk MaxSim) and say where it is"),
     "mode": ("choice", "which tower answers TEXT: word (tags, a few words), sentence (the "
                        "sentence tower), or auto: a few known words go to the word tower, a "
-                       "sentence to both (default: auto)"),
+                       "sentence to both (default: auto); backbone-tags: no tower, rank by "
+                       "the probabilities of MusiCNN's own 50 tags stored by `index "
+                       "--backbone` (e.g. \"piano\", \"hard rock\")"),
     "fusion": ("choice", "which song vectors answer: acoustic (the audio's, default), cultural "
                          "(playlist co-occurrence; predicted from audio for tracks in no "
                          "playlist), rrf (both, reciprocal rank fusion) or weighted (both, "
                          "by --fusion-weight); needs a model with a playlist tower"),
     "fusion_weight": ("float", "with --fusion weighted: the cultural vector's share, 0–1 "
                                "(default 0.5)"),
+    "vector": ("choice", "which stored vector --audio/--track/--like is compared on: music "
+                         "(the joint space; default) or backbone (MusiCNN's embedding, for "
+                         "collections made with `index --backbone`; examples only, no text)"),
 }
-CHOICES = {"mode": MODES, "fusion": FUSIONS}
+CHOICES = {"mode": SEARCH_MODES, "fusion": FUSIONS, "vector": ("music", "backbone")}
 _METAVARS = {"not": "TERM", "artist": "ARTIST", "tag": "TAG", "from_collection": "NAME",
              "min_duration": "SECONDS", "max_duration": "SECONDS", "text_weight": "W",
              "diverse": "LAMBDA", "fusion_weight": "W"}
@@ -89,6 +94,7 @@ def query_from_fields(fields: dict) -> dict:
             "text_weight": fields.get("text_weight"), "diverse": fields.get("diverse"),
             "exclude_artist": bool(fields.get("exclude_artist")),
             "sections": bool(fields.get("sections")), "mode": fields.get("mode"),
+            "vector": fields.get("vector"),
             **dict(zip(("fusion", "fusion_weight"),   # a weight without `weighted`: refused
                        check_fusion(fields.get("fusion"), fields.get("fusion_weight"))))}
 

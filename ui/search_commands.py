@@ -75,19 +75,48 @@ def cmd_search(args) -> int:
     from retrieval.query import QueryError
     if args.batch is not None:
         return _search_batch(args)
-    if args.text is None and args.audio is None and args.track is None:
-        raise QueryError("empty query: give TEXT, --audio FILE or --track ID")
-    from retrieval.catalog import path_to_text
-    from retrieval.strict_json import dumps
-    # A track id typed as a path with non-UTF-8 bytes is stored as its file:// form.
-    track_id = path_to_text(args.track) if args.track is not None else None
+    if args.text is None and args.audio is None and args.track is None and args.like is None:
+        raise QueryError("empty query: give TEXT, --audio FILE, --track ID or --like ID|FILE")
     options = query_from_args(args)          # bad values refused before the model loads
-    if _search_through_app(args, track_id):
+    examples = _examples(args)
+    for attempt, (track_id, audio) in enumerate(examples, start=1):
+        try:
+            return _search_once(args, track_id, audio, options)
+        except (KeyError, ValueError) as error:   # --like FILE not indexed: encode the file
+            if attempt == len(examples) or not str(error).startswith(NOT_INDEXED):
+                raise
+    return 0
+
+
+NOT_INDEXED = "track not in the index"   # retrieval.query_plan.TrackNotFound's message
+
+
+def _examples(args) -> list[tuple[str | None, str | None]]:
+    """The (track id, audio file) pairs to try in turn: `--like FILE` is first the indexed
+    track of that file (a folder scan's track id is its path), else the file encoded."""
+    from pathlib import Path
+
+    from retrieval.catalog import path_to_text
+    from retrieval.query import QueryError
+    if args.like is None:
+        # A track id typed as a path with non-UTF-8 bytes is stored as its file:// form.
+        return [(path_to_text(args.track) if args.track is not None else None, args.audio)]
+    if args.audio is not None or args.track is not None:
+        raise QueryError("--like takes the place of --audio and --track: give one of them")
+    like = Path(args.like).expanduser()
+    if like.is_file():
+        return [(path_to_text(like.resolve()), None), (None, str(like))]
+    return [(path_to_text(args.like), None)]
+
+
+def _search_once(args, track_id: str | None, audio: str | None, options: dict) -> int:
+    from retrieval.strict_json import dumps
+    if _search_through_app(args, track_id, audio):
         return 0
     searcher = open_searcher(args, light=True)
     try:
         started = time.perf_counter()
-        result = searcher.search(text=args.text, audio=args.audio, track_id=track_id, k=args.k,
+        result = searcher.search(text=args.text, audio=audio, track_id=track_id, k=args.k,
                                  **options)
         elapsed = time.perf_counter() - started
     finally:
@@ -104,7 +133,7 @@ def _say_answered_by(advert) -> None:
           f"collection '{advert.collection}'", file=sys.stderr)
 
 
-def _search_through_app(args, track_id: str | None) -> bool:
+def _search_through_app(args, track_id: str | None, audio: str | None) -> bool:
     """Answer through the running app that holds the collection (ui/remote.py), if one
     does; False when there is none or it did not answer (then the store is opened)."""
     from types import SimpleNamespace
@@ -116,7 +145,7 @@ def _search_through_app(args, track_id: str | None) -> bool:
         return False
     fields = {name: getattr(args, name) for name in FIELDS}
     try:
-        body, elapsed = search_app(advert, args.text, args.audio, track_id, args.k, fields)
+        body, elapsed = search_app(advert, args.text, audio, track_id, args.k, fields)
     except AppUnreachable as error:
         print(f"musicsearch: {error}; opening the collection instead", file=sys.stderr)
         return False
@@ -135,9 +164,10 @@ def _search_batch(args) -> int:
 
     from .batch import read_batch, run_batch
     from .query_args import FIELDS
-    if args.text is not None or args.audio is not None or args.track is not None:
-        raise QueryError("--batch takes its queries from the file: give no TEXT, --audio "
-                         "or --track with it")
+    if args.text is not None or args.audio is not None or args.track is not None \
+            or args.like is not None:
+        raise QueryError("--batch takes its queries from the file: give no TEXT, --audio, "
+                         "--track or --like with it")
     if args.k < 1:
         raise QueryError("k must be at least 1")
     lines = read_batch(args.batch)

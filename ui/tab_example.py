@@ -28,8 +28,9 @@ HINT = "Upload or record a clip, or pick an indexed track, then press Find simil
 
 
 def example_outputs(searcher, audio_path, track_id, text, text_weight, exclude_artist, k,
-                    track_label=None) -> str:
-    """The results area for one by-example query (plain function, tested directly)."""
+                    track_label=None, vector=None) -> str:
+    """The results area for one by-example query (plain function, tested directly).
+    `vector`: "music" (default) or "backbone" (the collection's backbone vector)."""
     track_id = (track_id or "").strip() or None
     text = (text or "").strip() or None
     if not audio_path and track_id is None:
@@ -37,6 +38,8 @@ def example_outputs(searcher, audio_path, track_id, text, text_weight, exclude_a
     fields = {"exclude_artist": bool(exclude_artist) and track_id is not None}
     if text is not None:
         fields["text_weight"] = text_weight
+    if vector:
+        fields["vector"] = vector
     return search_outputs(searcher, text, audio_path or None, k, track_id=track_id,
                           track_label=track_label, fields=fields)
 
@@ -45,10 +48,11 @@ def example_tab(searcher, facets: Facets, uploads: UploadFolder | None,
                 audio_slots: asyncio.Semaphore) -> None:
     labels = {track_id: label for label, track_id in facets.track_choices}
 
-    async def on_example(audio_path, track_id, text, weight, exclude_artist, k):
+    async def on_example(audio_path, track_id, text, weight, exclude_artist, k, vector):
         def work():
             return example_outputs(searcher, audio_path, track_id, text, weight,
-                                   exclude_artist, k, track_label=labels.get(track_id))
+                                   exclude_artist, k, track_label=labels.get(track_id),
+                                   vector=vector)
         if not audio_path:
             return await run_in_threadpool(work), gr.skip()
         if not os.path.isfile(audio_path):
@@ -83,6 +87,10 @@ def example_tab(searcher, facets: Facets, uploads: UploadFolder | None,
                                elem_id="ms-weight")
             exclude = gr.Checkbox(label="Other artists only (with a track)", value=False,
                                   elem_id="ms-other-artists")
+            vector = gr.Radio(["music", "backbone"], value="music", label="Compare on",
+                              info=f"music: the model's joint space; backbone: MusiCNN "
+                                   f"({facets.backbone}) embedding, the example alone",
+                              elem_id="ms-vector", visible=bool(facets.backbone))
             k = gr.Slider(1, MAX_K, value=10, step=1, label="Results", elem_id="ms-example-k")
             search = gr.Button("Find similar", variant="primary",
                                elem_id="ms-example-search")
@@ -90,6 +98,6 @@ def example_tab(searcher, facets: Facets, uploads: UploadFolder | None,
             results = gr.HTML(render_status(HINT, kind="hint"), elem_id="ms-example-results",
                               css_template=CSS,
                               js_on_load=results_js("ms-example-k", text_search=False))
-    search.click(on_example, inputs=[audio, track, text, weight, exclude, k],
+    search.click(on_example, inputs=[audio, track, text, weight, exclude, k, vector],
                  outputs=[results, audio], queue=False)
     audio.upload(on_upload, inputs=[audio], outputs=[audio, results], queue=False)

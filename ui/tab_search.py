@@ -8,7 +8,7 @@ import gradio as gr
 from starlette.concurrency import run_in_threadpool
 
 from retrieval.fusion import FUSIONS
-from retrieval.routing import MODES
+from retrieval.routing import BACKBONE_TAGS, MODES
 
 from .callbacks import MAX_K, MAX_QUERY_CHARS, search_outputs
 from .form import ANY
@@ -23,6 +23,7 @@ HINT = ("Results appear here. Press play on a card to listen; More like this fin
 
 MODE_INFO = ("auto: a few known words go to the word tower, a sentence to the sentence "
              "tower (on models that have one)")
+BACKBONE_INFO = "; backbone-tags: by the stored probabilities of MusiCNN's own 50 tags"
 
 
 FUSION_INFO = ("acoustic: how the tracks sound; cultural: which tracks share playlists; "
@@ -87,7 +88,9 @@ def search_tab(searcher, facets: Facets, examples: list[str]) -> gr.Textbox:
                     visible=facets.has_chunks)
             diverse = gr.Slider(0, 1, value=1, step=0.05, label="Relevance ↔ variety (λ)",
                                 info=DIVERSE_INFO, elem_id="ms-diverse")
-            mode = gr.Radio(list(MODES), value="auto", label="Query path", info=MODE_INFO,
+            modes = [*MODES, BACKBONE_TAGS] if facets.backbone else list(MODES)
+            mode = gr.Radio(modes, value="auto", label="Query path",
+                            info=MODE_INFO + (BACKBONE_INFO if facets.backbone else ""),
                             elem_id="ms-mode")
             fusion = gr.Radio(list(FUSIONS), value="acoustic", label="Song vectors",
                               info=FUSION_INFO, elem_id="ms-fusion",
