@@ -7,7 +7,7 @@ import math
 from collections.abc import Callable
 
 __all__ = ["upload_megabytes", "port_number", "cosine", "thread_count", "actor_count",
-           "process_count", "positive_count"]
+           "process_count", "positive_count", "at_least_one"]
 
 
 def _ranged(convert: Callable[[str], float], accept: Callable[[float], bool], what: str):
@@ -31,3 +31,4 @@ thread_count = _ranged(int, lambda v: 1 <= v <= 256, "a whole number of threads 
 actor_count = _ranged(int, lambda v: 1 <= v <= 4096, "a whole number of actors (1-4096)")
 process_count = _ranged(int, lambda v: 1 <= v <= 1024, "a whole number of processes (1-1024)")
 positive_count = _ranged(int, lambda v: 1 <= v <= 100_000, "a whole number from 1 to 100000")
+at_least_one = _ranged(int, lambda v: v >= 1, "a whole number of at least 1")

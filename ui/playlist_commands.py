@@ -2,20 +2,11 @@
 handlers, kept out of cli.py). Library work is in training/playlists/."""
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
+from .arg_types import at_least_one
+
 __all__ = ["add_playlist_commands", "cmd_playlists"]
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}")
-    return value
 
 
 def add_playlist_commands(commands) -> None:
@@ -26,9 +17,9 @@ def add_playlist_commands(commands) -> None:
                          "(rules: training/playlists/sessions.py)")
     simulate.add_argument("--catalog", required=True, metavar="FILE", help="catalog JSONL")
     simulate.add_argument("--out", required=True, metavar="FILE", help="playlist JSONL to write")
-    simulate.add_argument("--listeners", type=_positive, default=200,
+    simulate.add_argument("--listeners", type=at_least_one, default=200,
                           help="simulated listeners (default: %(default)s)")
-    simulate.add_argument("--sessions", type=_positive, default=10,
+    simulate.add_argument("--sessions", type=at_least_one, default=10,
                           help="sessions per listener (default: %(default)s)")
     simulate.add_argument("--seed", type=int, default=0)
     simulate.add_argument("--across-splits", action="store_true",
@@ -42,12 +33,12 @@ def add_playlist_commands(commands) -> None:
     train.add_argument("--out", required=True, metavar="DIR", help="output folder")
     train.add_argument("--catalog", default=None, metavar="FILE",
                        help="map tracks to this catalog's ids (by id, else artist + title)")
-    train.add_argument("--vector-size", type=_positive, default=64)
-    train.add_argument("--min-count", type=_positive, default=1,
+    train.add_argument("--vector-size", type=at_least_one, default=64)
+    train.add_argument("--min-count", type=at_least_one, default=1,
                        help="playlists a track must be in to get a vector (default: %(default)s)")
     train.add_argument("--seed", type=int, default=0)
     from .cultural_commands import add_tower_command
-    add_tower_command(actions, _positive)
+    add_tower_command(actions, at_least_one)
 
 
 def cmd_playlists(args) -> int:

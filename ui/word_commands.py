@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .playlist_commands import _positive
+from .arg_types import at_least_one
 
 __all__ = ["add_word_commands", "cmd_words"]
 
@@ -22,12 +22,12 @@ def add_word_commands(commands) -> None:
         "train", help="train Word2Vec on a text corpus, bigram phrases joined with '_'")
     train.add_argument("--corpus", required=True, metavar="FILE", help="text, one document a line")
     train.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    train.add_argument("--vector-size", type=_positive, default=100)
-    train.add_argument("--min-count", type=_positive, default=2,
+    train.add_argument("--vector-size", type=at_least_one, default=100)
+    train.add_argument("--min-count", type=at_least_one, default=2,
                        help="occurrences a word needs to get a vector (default: %(default)s)")
-    train.add_argument("--phrase-min-count", type=_positive, default=5)
+    train.add_argument("--phrase-min-count", type=at_least_one, default=5)
     train.add_argument("--phrase-threshold", type=float, default=10.0)
-    train.add_argument("--epochs", type=_positive, default=10)
+    train.add_argument("--epochs", type=at_least_one, default=10)
     train.add_argument("--seed", type=int, default=0)
 
 
