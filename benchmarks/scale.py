@@ -7,7 +7,14 @@ song_vectors.py). Queries: text (tags and tag pairs from the model's vocabulary)
 alone; the parent holds the vectors for the NumPy ground truth.
 
     nice -n 19 python benchmarks/scale.py --n 100000 [--int8 --on-disk] [--m 16
-        --ef-construct 256 --ef 32,64,128,256] [--chunks] [--out result.json]
+        --ef-construct 128 --ef auto,256,1024 --oversampling 2,4] [--chunks]
+        [--filters] [--out result.json]
+
+`--ef auto` searches with the beam the schema picks for the collection's size
+(index/schema.py `auto_search_ef`). `--filters` also measures filtered search: payload
+filters picked from the data by the share of songs they pass (a tag on ~50 %, ~10 %, ~1 %,
+the most common artist, a duration range, an excluded tag, a tag and a range together),
+each against NumPy's exact top-10 among the songs that pass.
 
 Prints one JSON object (and writes it to --out).
 """
@@ -20,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -57,6 +65,12 @@ def rss_mb() -> tuple[float, float]:
     return round(field["VmRSS"] / 1024, 1), round(field["RssAnon"] / 1024, 1)
 
 
+def recall(found: list[list[str]], truth: list[set[str]]) -> float:
+    """Mean share of each exact top-K found (of the exact set's size, if under K)."""
+    return round(float(np.mean([len(set(f) & t) / max(1, min(K, len(t)))
+                                for f, t in zip(found, truth)])), 4)
+
+
 def emit(report: dict, out: Path | None) -> None:
     """Print the report as JSON, and write it to `out` if given."""
     text = json.dumps(report, indent=1)
@@ -83,6 +97,77 @@ def run_queries(searcher, store, queries: list[str], vectors: list[list[float]])
             "found": found}
 
 
+def search_settings(efs: str, oversamplings: str) -> list[tuple[str, int | None, float | None]]:
+    """(label, ef or None for the schema's choice by size, oversampling or None) to sweep."""
+    ef_values = [None if e == "auto" else int(e) for e in efs.split(",")]
+    over = [float(o) for o in oversamplings.split(",")] if oversamplings else [None]
+    return [(f"ef={'auto' if ef is None else ef}" + ("" if o is None or len(over) == 1
+                                                      else f",os={o:g}"), ef, o)
+            for ef in ef_values for o in over]
+
+
+def pick_filters(payloads: dict[str, np.ndarray]) -> list[tuple[str, dict, np.ndarray]]:
+    """(name, SearchFilter keywords, mask of the songs passing) for filters of several
+    breadths, picked from the synthetic songs' own payloads."""
+    tags = payloads["tags"]                       # per song: "a|b|c"
+    vocabulary = sorted({t for row in set(tags) for t in row.split("|") if t})
+    share = {t: np.fromiter((t in row.split("|") for row in tags), bool, len(tags))
+             for t in vocabulary}
+    out = []
+    for target in (0.5, 0.1, 0.01):
+        tag = min(vocabulary, key=lambda t: abs(share[t].mean() - target))
+        out.append((f"tag ~{target:.0%}", {"tags": [tag]}, share[tag]))
+    artists, counts = np.unique(payloads["artist"], return_counts=True)
+    top = str(artists[counts.argmax()])
+    out.append(("artist (most common)", {"artists": [top]}, payloads["artist"] == top))
+    durations = payloads["duration"]
+    low, high = (float(x) for x in np.percentile(durations, [25, 75]))
+    in_range = (durations >= low) & (durations <= high)
+    out.append(("duration 25-75th pct", {"min_duration": low, "max_duration": high}, in_range))
+    broad = out[0][1]["tags"][0]
+    out.append((f"not tag ~50%", {"exclude_tags": [broad]}, ~share[broad]))
+    mid = out[1][1]["tags"][0]
+    out.append(("tag ~10% + duration", {"tags": [mid], "min_duration": low,
+                                         "max_duration": high}, share[mid] & in_range))
+    return out
+
+
+def run_filtered(store, filters: list[tuple[str, dict]], vectors: list[list[float]]) -> dict:
+    """Each filter's searches through the store: latency and hits."""
+    from retrieval.filters import SearchFilter
+    out = {}
+    for name, keywords in filters:
+        where = SearchFilter(**keywords)
+        times, found = [], []
+        for vector in vectors:
+            started = time.perf_counter()
+            hits = store.search(np.asarray(vector, np.float32), K, where=where)
+            times.append((time.perf_counter() - started) * 1000)
+            found.append([h.track_id for h in hits])
+        out[name] = {**percentiles(times), "found": found}
+    return out
+
+
+@contextmanager
+def acorn(store):
+    """The store's searches with ACORN on (filtered graph walks that also look at
+    neighbours' neighbours, for filters the graph's own links serve badly)."""
+    from qdrant_edge import AcornSearchParams, SearchParams
+    plain = store._search_params
+
+    def with_acorn(using):
+        params = plain(using)
+        if params is None:
+            return None
+        return SearchParams(hnsw_ef=params.hnsw_ef, quantization=params.quantization,
+                            acorn=AcornSearchParams(enable=True))
+    store._search_params = with_acorn
+    try:
+        yield
+    finally:
+        del store._search_params
+
+
 def child(args: argparse.Namespace) -> None:
     """Search process: open the store, run every query through Searcher; report latency,
     hits and RSS. The model is opened as `musicsearch search` opens it for text: torch-free
@@ -99,9 +184,24 @@ def child(args: argparse.Namespace) -> None:
     store = EdgeStore(job["root"], "bench")
     searcher = Searcher(model, store)
     schema = store.schema()
-    for ef in job["efs"]:
-        store._schema = replace(schema, hnsw=replace(schema.hnsw, ef=ef))  # search-time ef
-        out["by_ef"][str(ef)] = run_queries(searcher, store, job["queries"], job["vectors"])
+    for label, ef, oversampling in job["settings"]:     # search-time settings
+        quantization = schema.quantization
+        if quantization is not None and oversampling is not None:
+            quantization = replace(quantization, oversampling=oversampling)
+        store._schema = replace(schema, hnsw=replace(schema.hnsw, ef=ef),
+                                quantization=quantization)
+        store._ef_counted = None
+        started = time.perf_counter()
+        ef_used = store.search_ef()           # counts the points where ef follows the size
+        choose_ms = round((time.perf_counter() - started) * 1000, 2)
+        out["by_ef"][label] = run_queries(searcher, store, job["queries"], job["vectors"])
+        out["by_ef"][label].update(ef_used=ef_used, choose_ef_ms=choose_ms)
+        if job["filters"]:
+            vectors = job["vectors"][: job["filtered_queries"]]
+            out["by_ef"][label]["filtered"] = run_filtered(store, job["filters"], vectors)
+            with acorn(store):
+                out["by_ef"][label]["filtered_acorn"] = run_filtered(store, job["filters"],
+                                                                     vectors)
     out["rss_mb"], out["rss_anon_mb"] = rss_mb()
     store.close()
     print(json.dumps(out))
@@ -112,8 +212,13 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=10_000)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--m", type=int, default=16)
-    parser.add_argument("--ef-construct", type=int, default=256, help="(the schema's default: 128)")
-    parser.add_argument("--ef", default="64,128,256", help="search ef values to sweep")
+    parser.add_argument("--ef-construct", type=int, default=128)
+    parser.add_argument("--ef", default="auto", help="search ef values to sweep ('auto': the "
+                        "schema's choice for the collection's size)")
+    parser.add_argument("--oversampling", default="", help="int8 rescoring oversampling "
+                        "values to sweep (default: the schema's)")
+    parser.add_argument("--filters", action="store_true", help="also measure filtered search")
+    parser.add_argument("--filtered-queries", type=int, default=100)
     parser.add_argument("--int8", action="store_true", help="int8 scalar quantization + rescoring")
     parser.add_argument("--on-disk", action="store_true", help="original vectors on disk (Cold)")
     parser.add_argument("--chunks", action="store_true", help="also store the chunks multivector")
@@ -151,6 +256,19 @@ def main() -> None:
         truth.append({str(i) for i in top})
         brute.append((time.perf_counter() - t) * 1000)
     report["numpy_exact"] = percentiles(brute)
+    payloads = {"tags": data["tags"][parents], "artist": data["artist"][parents],
+                "duration": data["duration"][parents].astype(float)}
+    filters, filter_truth = [], {}
+    if args.filters:
+        for name, keywords, mask in pick_filters(payloads):
+            rows = np.flatnonzero(mask)
+            sub = songs[rows]
+            filter_truth[name] = [
+                {str(rows[i]) for i in np.argsort(-(sub @ v))[:K]}
+                for v in vectors[: args.filtered_queries]]
+            filters.append((name, keywords))
+            report.setdefault("filters", {})[name] = {"keywords": keywords,
+                                                      "share": round(float(mask.mean()), 4)}
 
     folder = Path(args.root or tempfile.mkdtemp(prefix="scale-"))
     schema = CollectionSchema(dim=songs.shape[1], chunks=args.chunks,
@@ -185,7 +303,8 @@ def main() -> None:
 
     job = folder / "job.json"
     job.write_text(json.dumps({"root": str(folder), "queries": queries,
-                               "efs": [int(e) for e in args.ef.split(",")],
+                               "settings": search_settings(args.ef, args.oversampling),
+                               "filters": filters, "filtered_queries": args.filtered_queries,
                                "vectors": vectors.tolist()}))
     del songs
     run = subprocess.run([sys.executable, __file__, "--child", str(job)], capture_output=True,
@@ -196,11 +315,13 @@ def main() -> None:
     report["rss_model_only_mb"] = result["rss_model_only_mb"]
     report["rss_store_mb"] = round(result["rss_mb"] - result["rss_model_only_mb"], 1)
     brute_p50 = report["numpy_exact"]["p50_ms"]
-    for ef, row in result["by_ef"].items():
-        recall = np.mean([len(set(f) & t) / K for f, t in zip(row.pop("found"), truth)])
-        row["recall@10"] = round(float(recall), 4)
+    for label, row in result["by_ef"].items():
+        row["recall@10"] = recall(row.pop("found"), truth)
         row["speedup_vs_numpy"] = round(brute_p50 / row["store_search"]["p50_ms"], 1)
-        report[f"ef={ef}"] = row
+        for name, filtered in [*row.get("filtered", {}).items(),
+                               *row.get("filtered_acorn", {}).items()]:
+            filtered["recall@10"] = recall(filtered.pop("found"), filter_truth[name])
+        report[label] = row
     if args.root is None:
         import shutil
         shutil.rmtree(folder, ignore_errors=True)

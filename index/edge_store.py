@@ -179,7 +179,7 @@ class EdgeStore(QdrantStore):
         if schema.quantization is not None:
             quantization = QuantizationSearchParams(rescore=schema.quantization.rescore,
                                                     oversampling=schema.quantization.oversampling)
-        return SearchParams(hnsw_ef=schema.hnsw.ef, quantization=quantization)
+        return SearchParams(hnsw_ef=self.search_ef(), quantization=quantization)
 
     def _write_metadata(self, metadata: dict) -> None:
         # Write-then-rename so a crash never leaves a half-written metadata file.
@@ -214,7 +214,7 @@ class EdgeStore(QdrantStore):
             except StoreError:
                 pass  # unreadable (damaged) shard: deleting it is what a rebuild needs
             self.close()
-            self._schema = None
+            self._schema, self._ef_counted = None, None
             try:
                 shutil.rmtree(self.shard_dir)
             except FileNotFoundError:

@@ -7,10 +7,13 @@ into an `EdgeConfig`, `ClientStore` into `create_collection` arguments; both rec
 with the collection, so later opens search with the settings it was built with.
 
 Defaults and why (figures in docs/SCALE.md):
-- `music` HNSW m=16, ef_construct=128, search ef 256, payload indexes without graph links
-  of their own (`payload_links`): recall@10 0.995–0.998 at 100K int8 song vectors, for
-  0.32–0.34× the build's CPU time with the links (whose graph gave 0.9975 at ef 128;
-  benchmarks/scale_levers.py);
+- `music` HNSW m=16, ef_construct=128, payload indexes without graph links of their own
+  (`payload_links`): 0.32–0.34× the build's CPU time with the links at 100K
+  (benchmarks/scale_levers.py);
+- search ef that follows the collection's size (`HnswSettings.ef` None, `auto_search_ef`):
+  without the payload links a graph needs a wider search beam as it grows (recall@10 at ef
+  256: 0.995–0.998 at 100K, 0.978 at 1M), and a fixed beam wide enough for 1M would spend
+  latency on small collections that do not need it;
 - `on_disk`: the original vectors and the payload indexes memory-mapped, not loaded (the
   indexes in RAM were a quarter of the store's RSS at 100K);
 - `chunks` (per-chunk MaxSim multivector) off: no HNSW graph of its own (m=0, only for
@@ -27,7 +30,9 @@ from dataclasses import asdict, dataclass, field, fields
 
 __all__ = ["CollectionSchema", "HnswSettings", "Quantization", "Distribution", "SchemaError",
            "MUSIC", "CHUNKS", "CULTURAL", "BACKBONE", "RESERVED_VECTORS", "PAYLOAD_INDEX_TYPES",
-           "DEFAULT_PAYLOAD_INDEXES", "OPTIMIZE_MIN_POINTS", "legacy_schema"]
+           "DEFAULT_PAYLOAD_INDEXES", "OPTIMIZE_MIN_POINTS", "AUTO_EF_STEPS", "auto_search_ef",
+           "describe_auto_ef",
+           "legacy_schema"]
 
 MUSIC = "music"            # the song vector in the joint space (cosine), HNSW-indexed
 CHUNKS = "chunks"          # per-chunk joint vectors, MaxSim multivector, no graph (m=0)
@@ -44,6 +49,27 @@ DEFAULT_PAYLOAD_INDEXES = {"artist": "keyword", "tags": "keyword", "duration": "
 # (measured: benchmarks/scale.py, docs/SCALE.md), so ingest skips the index build.
 OPTIMIZE_MIN_POINTS = 20_000
 
+# The search ef a collection of a given size gets when its schema leaves `ef` to the size:
+# (fewer than this many points, ef), the last ef for anything larger. Chosen so recall@10
+# stays ≥ 0.99 against exact search at each size (benchmarks/scale.py, docs/SCALE.md).
+AUTO_EF_STEPS: tuple[tuple[int, int], ...] = ((200_000, 256), (500_000, 512))
+AUTO_EF_LARGEST = 1024
+
+
+def auto_search_ef(points: int) -> int:
+    """The search beam (`hnsw_ef`) for a collection of `points` songs."""
+    for below, ef in AUTO_EF_STEPS:
+        if points < below:
+            return ef
+    return AUTO_EF_LARGEST
+
+
+def describe_auto_ef() -> str:
+    """The size rule in words, e.g. for --help: '256 below 200,000 songs, …, 1024 above'."""
+    steps = [f"{ef} below {below:,} songs" if i == 0 else f"{ef} below {below:,}"
+             for i, (below, ef) in enumerate(AUTO_EF_STEPS)]
+    return ", ".join(steps + [f"{AUTO_EF_LARGEST} above"])
+
 
 class SchemaError(ValueError):
     """A schema that cannot be used (one line, naming the field)."""
@@ -53,7 +79,7 @@ class SchemaError(ValueError):
 class HnswSettings:
     m: int = 16                      # graph degree
     ef_construct: int = 128          # build-time beam
-    ef: int = 256                    # search-time beam (`hnsw_ef`)
+    ef: int | None = None            # search-time beam (`hnsw_ef`); None: by size
     full_scan_threshold_kb: int = 10_000   # segments smaller than this are scanned exactly
 
     def problems(self) -> list[str]:
@@ -62,11 +88,16 @@ class HnswSettings:
             out.append(f"hnsw.m must be 4–128, got {self.m}")
         if not 4 <= self.ef_construct <= 4096:
             out.append(f"hnsw.ef_construct must be 4–4096, got {self.ef_construct}")
-        if not 1 <= self.ef <= 4096:
-            out.append(f"hnsw.ef must be 1–4096, got {self.ef}")
+        if self.ef is not None and not 1 <= self.ef <= 4096:
+            out.append(f"hnsw.ef must be 1–4096 (or absent: by the collection's size), "
+                       f"got {self.ef}")
         if self.full_scan_threshold_kb < 0:
             out.append("hnsw.full_scan_threshold_kb must be ≥ 0")
         return out
+
+    def search_ef(self, points: int) -> int:
+        """The beam a search of a collection of `points` songs uses."""
+        return self.ef if self.ef is not None else auto_search_ef(points)
 
 
 @dataclass(frozen=True)

@@ -152,7 +152,7 @@ class ClientStore(QdrantStore):
             quantization = models.QuantizationSearchParams(
                 rescore=schema.quantization.rescore,
                 oversampling=schema.quantization.oversampling)
-        return models.SearchParams(hnsw_ef=schema.hnsw.ef, quantization=quantization)
+        return models.SearchParams(hnsw_ef=self.search_ef(), quantization=quantization)
 
     def model_fingerprint(self) -> str | None:
         if not self.exists():
@@ -168,7 +168,7 @@ class ClientStore(QdrantStore):
     def drop(self) -> None:
         if self.exists():  # the collection metadata (fingerprint) goes with the collection
             self.client.delete_collection(self.collection)
-        self._schema = None
+        self._schema, self._ef_counted = None, None
 
     def close(self) -> None:
         if not self._closed:

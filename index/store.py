@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
@@ -125,6 +126,22 @@ class QdrantStore(ABC):
     def model_fingerprint(self) -> str | None:
         """Fingerprint of the model the collection was built with; None if unknown/missing."""
 
+    # The point count behind a search ef that follows the collection's size is read again
+    # after this store writes, and otherwise at most this often (others may write to a
+    # server's collection); counting 1M points costs about a search.
+    EF_RECOUNT_S = 60.0
+    _ef_counted: tuple[int, float] | None = None      # (ef, when)
+
+    def search_ef(self) -> int:
+        """The HNSW search beam for `music`: the schema's, or by the collection's size."""
+        hnsw = self.schema().hnsw
+        if hnsw.ef is not None:
+            return hnsw.ef
+        now = time.monotonic()
+        if self._ef_counted is None or now - self._ef_counted[1] > self.EF_RECOUNT_S:
+            self._ef_counted = (hnsw.search_ef(self.count()), now)
+        return self._ef_counted[0]
+
     # ---- writes --------------------------------------------------------------------------
     def upsert(self, points: list[IndexPoint]) -> None:
         """Insert or overwrite points (idempotent: ids derive from track ids); durable on return.
@@ -136,6 +153,7 @@ class QdrantStore(ABC):
         if points:
             self._check_backbone(points)
             self._upsert(points)
+            self._ef_counted = None
 
     def _check_backbone(self, points: list[IndexPoint]) -> None:
         size = self.schema().vectors().get(BACKBONE)
@@ -160,6 +178,7 @@ class QdrantStore(ABC):
         ids = [point_id(t) for t in dict.fromkeys(track_ids)]
         if ids and self.exists():
             self._delete(ids)
+            self._ef_counted = None
 
     @abstractmethod
     def _upsert(self, points: list[IndexPoint]) -> None:

@@ -177,11 +177,12 @@ def test_collection_settings_at_creation_and_a_clear_refusal_after(
     folder, _ = tiny_audio
     common = ["--qdrant", str(tmp_path / "q"), "--model", str(tiny_bundle), "--collection", "c"]
     assert main(["index", str(folder / "catalog.jsonl"), "--chunks", "--int8", "--on-disk",
-                 *common]) == 0
+                 "--ef", "300", *common]) == 0
     from index import open_store
     with open_store(str(tmp_path / "q"), "c") as store:
         schema = store.schema()
         assert schema.chunks and schema.quantization is not None and schema.on_disk
+        assert schema.hnsw.ef == 300 and store.search_ef() == 300
         assert store.get_vector("t1", using="chunks").ndim == 2
     capsys.readouterr()
     assert main(["index", str(folder / "catalog.jsonl"), "--chunks", *common]) == 2

@@ -166,6 +166,48 @@ def test_server_search_params_come_from_the_schema():
     store.close()
 
 
+def test_search_ef_follows_the_collection_size_unless_the_schema_fixes_it(tmp_path, monkeypatch):
+    import index.schema as schema_module
+    assert [schema_module.auto_search_ef(n) for n in (0, 10_000, 300_000, 1_000_000)] == \
+        [256, 256, 512, 1024]
+    monkeypatch.setattr(schema_module, "AUTO_EF_STEPS", ((5, 16), (10, 32)))
+    monkeypatch.setattr(schema_module, "AUTO_EF_LARGEST", 64)
+    store = EdgeStore(tmp_path, "songs")
+    counts = []
+    real_count = store.count
+    monkeypatch.setattr(store, "count", lambda: counts.append(1) or real_count())
+    try:
+        store.create(16, "fp", schema=CollectionSchema(dim=16))
+        assert store.schema().hnsw.ef is None
+        assert store._search_params("music").hnsw_ef == 16          # empty
+        points = _points(12, 16, chunks=False)
+        store.upsert(points[:6])
+        assert store._search_params("music").hnsw_ef == 32
+        assert store._search_params("music").hnsw_ef == 32
+        assert len(counts) == 2                    # counted once per write, not per search
+        store.upsert(points[6:])
+        assert store._search_params("music").hnsw_ef == 64
+        store.delete([p.track_id for p in points[3:]])
+        assert store._search_params("music").hnsw_ef == 16
+        hits = store.search(points[0].music, 3)    # the engine takes the chosen beam
+        assert hits[0].track_id == "s0"
+    finally:
+        store.close()
+    reopened = EdgeStore(tmp_path, "songs")        # recorded as "by size", not as a number
+    try:
+        assert reopened.schema().hnsw.ef is None
+        assert reopened._search_params("music").hnsw_ef == 16
+    finally:
+        reopened.close()
+    fixed = EdgeStore(tmp_path, "fixed")
+    try:
+        fixed.create(16, "fp", schema=CollectionSchema(dim=16, hnsw=HnswSettings(ef=300)))
+        fixed.upsert(_points(12, 16, chunks=False))
+        assert fixed._search_params("music").hnsw_ef == 300
+    finally:
+        fixed.close()
+
+
 @pytest.mark.parametrize("kind", ["edge", "client"])
 def test_chunks_are_opt_in(tmp_path, kind):
     store = EdgeStore(tmp_path, "m") if kind == "edge" else ClientStore(":memory:", "m")

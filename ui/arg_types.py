@@ -7,7 +7,7 @@ import math
 from collections.abc import Callable
 
 __all__ = ["upload_megabytes", "port_number", "cosine", "thread_count", "actor_count",
-           "process_count", "positive_count", "at_least_one"]
+           "process_count", "positive_count", "at_least_one", "search_beam"]
 
 
 def _ranged(convert: Callable[[str], float], accept: Callable[[float], bool], what: str):
@@ -32,3 +32,4 @@ actor_count = _ranged(int, lambda v: 1 <= v <= 4096, "a whole number of actors (
 process_count = _ranged(int, lambda v: 1 <= v <= 1024, "a whole number of processes (1-1024)")
 positive_count = _ranged(int, lambda v: 1 <= v <= 100_000, "a whole number from 1 to 100000")
 at_least_one = _ranged(int, lambda v: v >= 1, "a whole number of at least 1")
+search_beam = _ranged(int, lambda v: 1 <= v <= 4096, "a whole number from 1 to 4096")

@@ -17,9 +17,10 @@ from .query_args import add_query_options  # noqa: E402  (no heavy imports)
 from .search_commands import (EXIT_FAILED_LINES, cmd_duplicates, cmd_search,  # noqa: E402
                               open_searcher)
 from .arg_types import (cosine, port_number, positive_count, process_count,  # noqa: E402
-                        upload_megabytes)
+                        search_beam, upload_megabytes)
 from .engine_args import add_engine_options, encoder_from_args  # noqa: E402
 from .threads import add_threads, apply_threads  # noqa: E402
+from index.schema import describe_auto_ef  # noqa: E402  (dataclasses only)
 
 __all__ = ["main", "build_parser"]
 
@@ -163,6 +164,11 @@ def build_parser() -> argparse.ArgumentParser:
                           help="int8-quantize the song vectors (searched with rescoring)")
     settings.add_argument("--on-disk", action="store_true",
                           help="keep the original song vectors on disk, not in memory")
+    settings.add_argument("--ef", type=search_beam, default=None, metavar="N",
+                          help="search beam of the song-vector graph, fixed (default: by the "
+                               f"collection's size, {describe_auto_ef()}, which kept "
+                               "recall@10 ≥ 0.99 there, docs/SCALE.md; larger finds more of "
+                               "the exact top 10, slower)")
     settings.add_argument("--backbone", choices=("msd", "mtt"), default=None,
                           help="also store MusiCNN's 200-d song embedding (trained on Million "
                                "Song Dataset or MagnaTagATune tags) as the `backbone` vector "
@@ -305,7 +311,7 @@ INDEX_EPILOG = f"""exit status:
 def _cmd_index(args) -> int:
     from index import index_tracks, open_store
     from retrieval.bundle import load_bundle
-    from index.schema import CollectionSchema, Distribution, Quantization
+    from index.schema import CollectionSchema, Distribution, HnswSettings, Quantization
     distribution = Distribution(args.shards, args.replicas, args.write_consistency).check()
     if not distribution.is_default() and not str(args.qdrant).startswith(("http://", "https://")):
         print("note: --shards, --replicas and --write-consistency apply to a Qdrant server; "
@@ -313,8 +319,10 @@ def _cmd_index(args) -> int:
     encoder = encoder_from_args(args)   # a missing Ray is one line, before any long work
     model = load_bundle(args.model)
     schema = None
-    if args.chunks or args.int8 or args.on_disk or not distribution.is_default():
+    if (args.chunks or args.int8 or args.on_disk or args.ef is not None
+            or not distribution.is_default()):
         schema = CollectionSchema(dim=model.config.joint_dim, chunks=args.chunks,
+                                  hnsw=HnswSettings(ef=args.ef),
                                   quantization=Quantization() if args.int8 else None,
                                   on_disk=args.on_disk, distribution=distribution).check()
     store = open_store(args.qdrant, args.collection, api_key=args.api_key)
