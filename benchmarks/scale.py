@@ -119,7 +119,10 @@ def pick_filters(payloads: dict[str, np.ndarray]) -> list[tuple[str, dict, np.nd
         out.append((f"tag ~{target:.0%}", {"tags": [tag]}, share[tag]))
     artists, counts = np.unique(payloads["artist"], return_counts=True)
     top = str(artists[counts.argmax()])
-    out.append(("artist (most common)", {"artists": [top]}, payloads["artist"] == top))
+    out.append((f"artist ~{counts.max() / len(tags):.0%}", {"artists": [top]},
+                payloads["artist"] == top))
+    some = str(artists[np.abs(counts / len(tags) - 0.01).argmin()])
+    out.append(("artist ~1%", {"artists": [some]}, payloads["artist"] == some))
     durations = payloads["duration"]
     low, high = (float(x) for x in np.percentile(durations, [25, 75]))
     in_range = (durations >= low) & (durations <= high)
@@ -149,18 +152,25 @@ def run_filtered(store, filters: list[tuple[str, dict]], vectors: list[list[floa
 
 
 @contextmanager
-def acorn(store):
-    """The store's searches with ACORN on (filtered graph walks that also look at
-    neighbours' neighbours, for filters the graph's own links serve badly)."""
+def acorn(store, mode: str):
+    """The store's searches with ACORN as `mode` says: "schema" (as the store searches:
+    index/schema.py `acorn`), "off", "on" (the engine decides by the filter's selectivity,
+    at most 0.4) or "always" (ACORN: a filtered graph walk that also looks at neighbours'
+    neighbours)."""
     from qdrant_edge import AcornSearchParams, SearchParams
     plain = store._search_params
+    if mode == "schema":
+        yield
+        return
+    setting = None if mode == "off" else AcornSearchParams(
+        enable=True, max_selectivity=1.0 if mode == "always" else None)
 
     def with_acorn(using):
         params = plain(using)
         if params is None:
             return None
         return SearchParams(hnsw_ef=params.hnsw_ef, quantization=params.quantization,
-                            acorn=AcornSearchParams(enable=True))
+                            acorn=setting)
     store._search_params = with_acorn
     try:
         yield
@@ -168,12 +178,21 @@ def acorn(store):
         del store._search_params
 
 
+def set_search(store, schema, ef: int | None, oversampling: float | None) -> None:
+    """Search `store` with this ef (None: by size) and rescoring oversampling (None: the
+    schema's) from now on."""
+    from dataclasses import replace
+    quantization = schema.quantization
+    if quantization is not None and oversampling is not None:
+        quantization = replace(quantization, oversampling=oversampling)
+    store._schema = replace(schema, hnsw=replace(schema.hnsw, ef=ef), quantization=quantization)
+    store._ef_counted = None
+
+
 def child(args: argparse.Namespace) -> None:
     """Search process: open the store, run every query through Searcher; report latency,
     hits and RSS. The model is opened as `musicsearch search` opens it for text: torch-free
     (retrieval/light_model.py; runs before 2026-12-02 loaded the full torch model)."""
-    from dataclasses import replace
-
     from index.edge_store import EdgeStore
     from retrieval.light_model import open_light_model
     from retrieval.search import Searcher
@@ -185,26 +204,63 @@ def child(args: argparse.Namespace) -> None:
     searcher = Searcher(model, store)
     schema = store.schema()
     for label, ef, oversampling in job["settings"]:     # search-time settings
-        quantization = schema.quantization
-        if quantization is not None and oversampling is not None:
-            quantization = replace(quantization, oversampling=oversampling)
-        store._schema = replace(schema, hnsw=replace(schema.hnsw, ef=ef),
-                                quantization=quantization)
-        store._ef_counted = None
+        set_search(store, schema, ef, oversampling)
         started = time.perf_counter()
         ef_used = store.search_ef()           # counts the points where ef follows the size
         choose_ms = round((time.perf_counter() - started) * 1000, 2)
         out["by_ef"][label] = run_queries(searcher, store, job["queries"], job["vectors"])
         out["by_ef"][label].update(ef_used=ef_used, choose_ef_ms=choose_ms)
-        if job["filters"]:
-            vectors = job["vectors"][: job["filtered_queries"]]
-            out["by_ef"][label]["filtered"] = run_filtered(store, job["filters"], vectors)
-            with acorn(store):
-                out["by_ef"][label]["filtered_acorn"] = run_filtered(store, job["filters"],
-                                                                     vectors)
+    # the search process after text queries (the issue's RSS goal), then after the filtered
+    # searches, which page in payload storage and more of the on-disk vectors
     out["rss_mb"], out["rss_anon_mb"] = rss_mb()
+    for label, ef, oversampling in job["settings"] if job["filters"] else ():
+        set_search(store, schema, ef, oversampling)
+        vectors = job["vectors"][: job["filtered_queries"]]
+        for mode in job["acorn"]:
+            key = "filtered" if mode == "schema" else f"filtered_acorn_{mode}"
+            with acorn(store, mode):
+                out["by_ef"][label][key] = run_filtered(store, job["filters"], vectors)
+    out["rss_after_filtered_mb"], out["rss_anon_after_filtered_mb"] = rss_mb()
     store.close()
     print(json.dumps(out))
+
+
+def build_store(args, folder: Path, songs, parents, durations, vectors, data, model,
+                report: dict) -> None:
+    """Create the collection, ingest the songs in batches, build the index; times into
+    `report`."""
+    from index.edge_store import EdgeStore
+    from index.points import IndexPoint
+    from index.schema import CollectionSchema, HnswSettings, Quantization
+    schema = CollectionSchema(dim=songs.shape[1], chunks=args.chunks,
+                              hnsw=HnswSettings(m=args.m, ef_construct=args.ef_construct),
+                              quantization=Quantization() if args.int8 else None,
+                              on_disk=args.on_disk)
+    store = EdgeStore(folder, "bench")
+    store.create(songs.shape[1], model.fingerprint, schema=schema)
+    started = time.perf_counter()
+    tags, artist = data["tags"], data["artist"]
+    for start in range(0, args.n, args.batch):
+        rows = range(start, min(start + args.batch, args.n))
+        chunks = (synthetic_chunks(data, parents[rows.start:rows.stop], songs[rows.start:rows.stop])
+                  if args.chunks else [None] * len(rows))
+        store.upsert([IndexPoint(str(i), songs[i], c, {
+            "track_id": str(i), "title": f"song {i}", "artist": str(artist[parents[i]]),
+            "tags": str(tags[parents[i]]).split("|"), "duration": float(durations[i]),
+            "meta": {"collection": str(data["collection"][parents[i]])},
+            "model_fingerprint": model.fingerprint}) for i, c in zip(rows, chunks)])
+    report["ingest_s"] = round(time.perf_counter() - started, 1)
+    plain = []
+    for v in vectors[:50]:                      # before the build: exact scan of the segment
+        t = time.perf_counter()
+        store.search(v, K)
+        plain.append((time.perf_counter() - t) * 1000)
+    report["store_before_build"] = percentiles(plain)
+    started = time.perf_counter()
+    report["built"] = store.optimize()
+    report["build_s"] = round(time.perf_counter() - started, 1)
+    store.close()
+    report["disk_mb"] = round(du(folder) / 1e6, 1)
 
 
 def main() -> None:
@@ -218,6 +274,11 @@ def main() -> None:
     parser.add_argument("--oversampling", default="", help="int8 rescoring oversampling "
                         "values to sweep (default: the schema's)")
     parser.add_argument("--filters", action="store_true", help="also measure filtered search")
+    parser.add_argument("--acorn", default="schema", help="filtered searches with ACORN as "
+                        "the schema says / off / on (the engine's default max selectivity "
+                        "0.4) / always")
+    parser.add_argument("--search-only", action="store_true", help="search the store a run "
+                        "with the same --n, --seed and --root kept, without building it")
     parser.add_argument("--filtered-queries", type=int, default=100)
     parser.add_argument("--int8", action="store_true", help="int8 scalar quantization + rescoring")
     parser.add_argument("--on-disk", action="store_true", help="original vectors on disk (Cold)")
@@ -231,9 +292,6 @@ def main() -> None:
     if args.child:
         return child(args)
 
-    from index.edge_store import EdgeStore
-    from index.points import IndexPoint
-    from index.schema import CollectionSchema, HnswSettings, Quantization
     from retrieval.bundle import load_bundle
     data = real_songs()
     model = load_bundle(None)
@@ -256,8 +314,12 @@ def main() -> None:
         truth.append({str(i) for i in top})
         brute.append((time.perf_counter() - t) * 1000)
     report["numpy_exact"] = percentiles(brute)
+    # The demo's clips are all 25 s, so songs get durations of their own (log-normal around
+    # 3.5 minutes) for the duration filters to select something.
+    durations = np.round(np.random.default_rng(args.seed + 7).lognormal(np.log(210), 0.35,
+                                                                         args.n), 1)
     payloads = {"tags": data["tags"][parents], "artist": data["artist"][parents],
-                "duration": data["duration"][parents].astype(float)}
+                "duration": durations}
     filters, filter_truth = [], {}
     if args.filters:
         for name, keywords, mask in pick_filters(payloads):
@@ -271,40 +333,16 @@ def main() -> None:
                                                       "share": round(float(mask.mean()), 4)}
 
     folder = Path(args.root or tempfile.mkdtemp(prefix="scale-"))
-    schema = CollectionSchema(dim=songs.shape[1], chunks=args.chunks,
-                              hnsw=HnswSettings(m=args.m, ef_construct=args.ef_construct),
-                              quantization=Quantization() if args.int8 else None,
-                              on_disk=args.on_disk)
-    store = EdgeStore(folder, "bench")
-    store.create(songs.shape[1], model.fingerprint, schema=schema)
-    started = time.perf_counter()
-    tags, artist = data["tags"], data["artist"]
-    for start in range(0, args.n, args.batch):
-        rows = range(start, min(start + args.batch, args.n))
-        chunks = (synthetic_chunks(data, parents[rows.start:rows.stop], songs[rows.start:rows.stop])
-                  if args.chunks else [None] * len(rows))
-        store.upsert([IndexPoint(str(i), songs[i], c, {
-            "track_id": str(i), "title": f"song {i}", "artist": str(artist[parents[i]]),
-            "tags": str(tags[parents[i]]).split("|"), "duration": float(data["duration"][parents[i]]),
-            "meta": {"collection": str(data["collection"][parents[i]])},
-            "model_fingerprint": model.fingerprint}) for i, c in zip(rows, chunks)])
-    report["ingest_s"] = round(time.perf_counter() - started, 1)
-    plain = []
-    for v in vectors[:50]:                      # before the build: exact scan of the segment
-        t = time.perf_counter()
-        store.search(v, K)
-        plain.append((time.perf_counter() - t) * 1000)
-    report["store_before_build"] = percentiles(plain)
-    started = time.perf_counter()
-    report["built"] = store.optimize()
-    report["build_s"] = round(time.perf_counter() - started, 1)
-    store.close()
-    report["disk_mb"] = round(du(folder) / 1e6, 1)
+    if args.search_only:              # searches again a store an earlier run kept (--root)
+        report["search_only"] = str(folder)
+    else:
+        build_store(args, folder, songs, parents, durations, vectors, data, model, report)
 
     job = folder / "job.json"
     job.write_text(json.dumps({"root": str(folder), "queries": queries,
                                "settings": search_settings(args.ef, args.oversampling),
                                "filters": filters, "filtered_queries": args.filtered_queries,
+                               "acorn": args.acorn.split(","),
                                "vectors": vectors.tolist()}))
     del songs
     run = subprocess.run([sys.executable, __file__, "--child", str(job)], capture_output=True,
@@ -312,15 +350,17 @@ def main() -> None:
     result = json.loads(run.stdout.strip().splitlines()[-1])
     report["search_process_rss_mb"] = result["rss_mb"]
     report["search_process_rss_anon_mb"] = result["rss_anon_mb"]
+    report["rss_after_filtered_mb"] = result["rss_after_filtered_mb"]
+    report["rss_anon_after_filtered_mb"] = result["rss_anon_after_filtered_mb"]
     report["rss_model_only_mb"] = result["rss_model_only_mb"]
     report["rss_store_mb"] = round(result["rss_mb"] - result["rss_model_only_mb"], 1)
     brute_p50 = report["numpy_exact"]["p50_ms"]
     for label, row in result["by_ef"].items():
         row["recall@10"] = recall(row.pop("found"), truth)
         row["speedup_vs_numpy"] = round(brute_p50 / row["store_search"]["p50_ms"], 1)
-        for name, filtered in [*row.get("filtered", {}).items(),
-                               *row.get("filtered_acorn", {}).items()]:
-            filtered["recall@10"] = recall(filtered.pop("found"), filter_truth[name])
+        for key in [key for key in row if key.startswith("filtered")]:
+            for name, filtered in row[key].items():
+                filtered["recall@10"] = recall(filtered.pop("found"), filter_truth[name])
         report[label] = row
     if args.root is None:
         import shutil

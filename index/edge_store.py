@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-from qdrant_edge import (BoolIndexParams, CountRequest, Distance, EdgeConfig,
+from qdrant_edge import (AcornSearchParams, BoolIndexParams, CountRequest, Distance, EdgeConfig,
                          EdgeOptimizersConfig, EdgeShard, EdgeVectorParams, Filter,
                          FloatIndexParams, HasIdCondition, HnswIndexConfig, IntegerIndexParams,
                          KeywordIndexParams, Memory, MultiVectorComparator, MultiVectorConfig,
@@ -37,6 +37,9 @@ from .points import IndexPoint, point_id
 from .schema import (CULTURAL, OPTIMIZE_MIN_POINTS, CollectionSchema, SchemaError,
                      legacy_schema)
 from .store import BACKBONE, CHUNKS, MUSIC, IndexNotFound, QdrantStore, StoreError, StoreLocked
+
+# ACORN for every filtered graph walk, whatever the filter's selectivity (schema.py `acorn`)
+ACORN = AcornSearchParams(enable=True, max_selectivity=1.0)
 
 __all__ = ["EdgeStore", "edge_config"]
 
@@ -179,7 +182,8 @@ class EdgeStore(QdrantStore):
         if schema.quantization is not None:
             quantization = QuantizationSearchParams(rescore=schema.quantization.rescore,
                                                     oversampling=schema.quantization.oversampling)
-        return SearchParams(hnsw_ef=self.search_ef(), quantization=quantization)
+        return SearchParams(hnsw_ef=self.search_ef(), quantization=quantization,
+                            acorn=ACORN if schema.hnsw.acorn else None)
 
     def _write_metadata(self, metadata: dict) -> None:
         # Write-then-rename so a crash never leaves a half-written metadata file.
@@ -318,6 +322,9 @@ class EdgeStore(QdrantStore):
         if not self.exists():
             return 0
         return int(self._open().count(CountRequest()))
+
+    def size_estimate(self) -> int:
+        return int(self._open().info().points_count) if self.exists() else 0
 
     def get_vectors(self, track_ids, using: str = MUSIC) -> dict[str, np.ndarray]:
         ids = [point_id(t) for t in dict.fromkeys(track_ids)]

@@ -24,6 +24,9 @@ from .points import IndexPoint, point_id
 from .schema import CULTURAL, CollectionSchema, SchemaError, legacy_schema
 from .store import BACKBONE, CHUNKS, MUSIC, IndexNotFound, QdrantStore, StoreError, StoreLocked
 
+# ACORN for every filtered graph walk, whatever the filter's selectivity (schema.py `acorn`)
+ACORN = models.AcornSearchParams(enable=True, max_selectivity=1.0)
+
 __all__ = ["ClientStore", "client_vectors"]
 
 _PAYLOAD_PARAMS = {"keyword": models.KeywordIndexParams,
@@ -152,7 +155,8 @@ class ClientStore(QdrantStore):
             quantization = models.QuantizationSearchParams(
                 rescore=schema.quantization.rescore,
                 oversampling=schema.quantization.oversampling)
-        return models.SearchParams(hnsw_ef=self.search_ef(), quantization=quantization)
+        return models.SearchParams(hnsw_ef=self.search_ef(), quantization=quantization,
+                                   acorn=ACORN if schema.hnsw.acorn else None)
 
     def model_fingerprint(self) -> str | None:
         if not self.exists():
@@ -250,6 +254,11 @@ class ClientStore(QdrantStore):
         if not self.exists():
             return 0
         return int(self.client.count(self.collection, exact=True).count)
+
+    def size_estimate(self) -> int:
+        if not self.exists():
+            return 0
+        return int(self.client.get_collection(self.collection).points_count or 0)
 
     def get_vectors(self, track_ids, using: str = MUSIC) -> dict[str, np.ndarray]:
         ids = [point_id(t) for t in dict.fromkeys(track_ids)]

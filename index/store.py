@@ -128,7 +128,7 @@ class QdrantStore(ABC):
 
     # The point count behind a search ef that follows the collection's size is read again
     # after this store writes, and otherwise at most this often (others may write to a
-    # server's collection); counting 1M points costs about a search.
+    # server's collection).
     EF_RECOUNT_S = 60.0
     _ef_counted: tuple[int, float] | None = None      # (ef, when)
 
@@ -139,8 +139,13 @@ class QdrantStore(ABC):
             return hnsw.ef
         now = time.monotonic()
         if self._ef_counted is None or now - self._ef_counted[1] > self.EF_RECOUNT_S:
-            self._ef_counted = (hnsw.search_ef(self.count()), now)
+            self._ef_counted = (hnsw.search_ef(self.size_estimate()), now)
         return self._ef_counted[0]
+
+    def size_estimate(self) -> int:
+        """The number of songs, as cheaply as the back end knows it (an exact count of 1M
+        points in the embedded store took 0.1–1.3 s; its segment info, under 1 ms)."""
+        return self.count()
 
     # ---- writes --------------------------------------------------------------------------
     def upsert(self, points: list[IndexPoint]) -> None:

@@ -115,6 +115,10 @@ def test_both_back_ends_translate_the_same_schema(tmp_path):
         params = reopened._search_params("music")
         assert params.hnsw_ef == 40 and params.quantization.rescore
         assert params.quantization.oversampling == 3.0
+        # filtered graph walks use ACORN at any selectivity unless the schema turns it off
+        assert params.acorn.enable and params.acorn.max_selectivity == 1.0
+        reopened._schema = CollectionSchema(dim=16, hnsw=HnswSettings(acorn=False))
+        assert reopened._search_params("music").acorn is None
     finally:
         reopened.close()
 
@@ -162,6 +166,7 @@ def test_server_search_params_come_from_the_schema():
     params = store._search_params("music")
     assert params.hnsw_ef == 40
     assert params.quantization.rescore and params.quantization.oversampling == 3.0
+    assert params.acorn.enable and params.acorn.max_selectivity == 1.0
     assert store._search_params("chunks") is None
     store.close()
 
@@ -174,8 +179,8 @@ def test_search_ef_follows_the_collection_size_unless_the_schema_fixes_it(tmp_pa
     monkeypatch.setattr(schema_module, "AUTO_EF_LARGEST", 64)
     store = EdgeStore(tmp_path, "songs")
     counts = []
-    real_count = store.count
-    monkeypatch.setattr(store, "count", lambda: counts.append(1) or real_count())
+    real_count = store.size_estimate
+    monkeypatch.setattr(store, "size_estimate", lambda: counts.append(1) or real_count())
     try:
         store.create(16, "fp", schema=CollectionSchema(dim=16))
         assert store.schema().hnsw.ef is None
