@@ -1,7 +1,8 @@
 """Cold start of the `musicsearch` command line: `--help` and a text search, each in a fresh
 interpreter (as a user's shell runs it), median of N runs, printed as JSON.
 
-    python benchmarks/cli_cold_start.py [--runs 7] [--checkout DIR ...] [--qdrant DIR]
+    python benchmarks/cli_cold_start.py [--runs 7] [--checkout DIR ...] [--qdrant DIR
+        --collection NAME]
 
 Each `--checkout` is a source tree whose `ui.cli` is run (`python -m ui.cli` with that
 folder as the working directory, so its code is imported); give two (e.g. main and a
@@ -62,6 +63,8 @@ def main() -> None:
     parser.add_argument("--checkout", action="append", type=Path, default=None,
                         help="a source tree to run (repeatable; default: this one)")
     parser.add_argument("--qdrant", default=None, help="an existing embedded index folder")
+    parser.add_argument("--collection", default=None, help="the collection in --qdrant "
+                        "(default: the command's own)")
     parser.add_argument("--query", default=QUERY)
     args = parser.parse_args()
     checkouts = [c.resolve() for c in (args.checkout or [ROOT])]
@@ -71,7 +74,8 @@ def main() -> None:
     python = sys.executable
     commands = {
         "help": [python, "-m", "ui.cli", "--help"],
-        "search": [python, "-m", "ui.cli", "search", args.query, "--qdrant", qdrant, "--k", "5"],
+        "search": [python, "-m", "ui.cli", "search", args.query, "--qdrant", qdrant, "--k", "5",
+                   *(["--collection", args.collection] if args.collection else [])],
     }
     floors = {"python -c pass": [python, "-c", "pass"],
               "import numpy": [python, "-c", "import numpy"],
