@@ -50,9 +50,9 @@ _PAYLOAD_PARAMS = {"keyword": KeywordIndexParams, "integer": IntegerIndexParams,
 
 def payload_index(kind: str, schema: CollectionSchema):
     """A payload index of `kind` as the schema wants it: with or without its own graph
-    links, memory-mapped (Cold) when the collection is on disk (else the engine's default)."""
+    links, memory-mapped (Cold) or the engine's default (in RAM)."""
     return _PAYLOAD_PARAMS[kind](enable_hnsw=schema.payload_links,
-                                 memory=Memory.Cold if schema.on_disk else None)
+                                 memory=Memory.Cold if schema.payload_indexes_on_disk else None)
 
 
 def edge_config(schema: CollectionSchema, *, graph_memory: Memory | None = None,

@@ -14,8 +14,10 @@ Defaults and why (figures in docs/SCALE.md):
   without the payload links a graph needs a wider search beam as it grows (recall@10 at ef
   256: 0.995–0.998 at 100K, 0.978 at 1M), and a fixed beam wide enough for 1M would spend
   latency on small collections that do not need it;
-- `on_disk`: the original vectors and the payload indexes memory-mapped, not loaded (the
-  indexes in RAM were a quarter of the store's RSS at 100K);
+- `on_disk`: the original vectors memory-mapped, not cached in RAM;
+- `payload_indexes_on_disk`: the payload indexes memory-mapped, at any storage (in RAM
+  they were a quarter of the store's RSS at 100K, and kept a float32 1M collection's
+  search process above 1.5 GB);
 - `chunks` (per-chunk MaxSim multivector) off: no HNSW graph of its own (m=0, only for
   re-ranking), but it multiplies ingest time, disk and memory by the chunks per song;
 - an index build (`optimize`) after ingest only from `OPTIMIZE_MIN_POINTS` points on:
@@ -162,12 +164,15 @@ class CollectionSchema:
     backbone: str | None = None                  # which backbone fills `backbone` ("msd", …)
     hnsw: HnswSettings = field(default_factory=HnswSettings)
     quantization: Quantization | None = None     # None: float32 only
-    on_disk: bool = False                        # original vectors, payload indexes mmapped
+    on_disk: bool = False                        # original vectors memory-mapped, not cached
     payload_indexes: dict[str, str] = field(
         default_factory=lambda: dict(DEFAULT_PAYLOAD_INDEXES))
     # per-value graph links for filtered search (the engine's payload index `enable_hnsw`);
     # False: filters above the full-scan threshold walk the main graph, checking each point
     payload_links: bool = False
+    # payload indexes memory-mapped (pages read as filters use them) rather than loaded: in
+    # RAM they took ~0.5 GB of the search process at 1M float32 songs (docs/SCALE.md)
+    payload_indexes_on_disk: bool = True
     distribution: Distribution = field(default_factory=Distribution)   # servers only
 
     def vectors(self) -> dict[str, int]:
@@ -222,6 +227,8 @@ class CollectionSchema:
             if isinstance(data.get("distribution"), dict):   # absent: recorded before it
                 data["distribution"] = Distribution(**data["distribution"])
             data.setdefault("payload_links", True)   # recorded before it: built with links
+            # recorded before it: the indexes were on disk exactly when the vectors were
+            data.setdefault("payload_indexes_on_disk", bool(data.get("on_disk", False)))
             return cls(**data).check()
         except TypeError as error:
             raise SchemaError(f"invalid collection schema: {error}") from None

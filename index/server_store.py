@@ -124,7 +124,7 @@ class ClientStore(QdrantStore):
             warnings.filterwarnings("ignore", "Payload indexes have no effect")
             for key, kind in schema.payload_indexes.items():
                 index = _PAYLOAD_PARAMS[kind](type=kind, enable_hnsw=schema.payload_links,
-                                              on_disk=schema.on_disk or None)
+                                              on_disk=schema.payload_indexes_on_disk or None)
                 self.client.create_payload_index(self.collection, key, index, wait=True)
         self._schema = schema
 

@@ -61,13 +61,20 @@ def test_schema_round_trip_and_one_line_errors():
                 if key != "payload_links"}
     assert CollectionSchema.from_dict(recorded).payload_links is True
     assert CollectionSchema(dim=8).payload_links is False
+    # recorded before `payload_indexes_on_disk`: the indexes were on disk with the vectors
+    for on_disk in (False, True):
+        recorded = {key: value for key, value in
+                    CollectionSchema(dim=8, on_disk=on_disk).to_dict().items()
+                    if key != "payload_indexes_on_disk"}
+        assert CollectionSchema.from_dict(recorded).payload_indexes_on_disk is on_disk
+    assert CollectionSchema(dim=8).payload_indexes_on_disk is True
 
 
 @pytest.mark.parametrize("on_disk,links", [(True, False), (False, True)])
-def test_payload_indexes_follow_on_disk_and_payload_links(tmp_path, monkeypatch, on_disk, links):
+def test_payload_indexes_follow_the_schema(tmp_path, monkeypatch, on_disk, links):
     # on disk: indexes memory-mapped (Cold), not loaded; links: per-value graph links, off
     # by default (benchmarks/scale_levers.py: 0.33× the build's CPU time)
-    schema = CollectionSchema(dim=16, on_disk=on_disk, payload_links=links)
+    schema = CollectionSchema(dim=16, payload_indexes_on_disk=on_disk, payload_links=links)
     store = EdgeStore(tmp_path, "songs")
     store.create(16, "fp", schema=schema)
     try:
