@@ -231,9 +231,15 @@ def build_store(args, folder: Path, songs, parents, durations, vectors, data, mo
                 report: dict) -> None:
     """Create the collection, ingest the songs in batches, build the index; times into
     `report`."""
+    import index.edge_store as edge_store
     from index.edge_store import EdgeStore
     from index.points import IndexPoint
     from index.schema import CollectionSchema, HnswSettings, Quantization
+    if args.codes_memory:             # an engine lever the schema does not expose
+        from qdrant_edge import Memory
+        plain = edge_store.edge_config
+        edge_store.edge_config = lambda schema, **levers: plain(
+            schema, codes_memory=getattr(Memory, args.codes_memory), **levers)
     schema = CollectionSchema(dim=songs.shape[1], chunks=args.chunks,
                               hnsw=HnswSettings(m=args.m, ef_construct=args.ef_construct),
                               quantization=Quantization() if args.int8 else None,
@@ -282,6 +288,8 @@ def main() -> None:
     parser.add_argument("--search-only", action="store_true", help="search the store a run "
                         "with the same --n, --seed and --root kept, without building it")
     parser.add_argument("--filtered-queries", type=int, default=100)
+    parser.add_argument("--codes-memory", choices=("Pinned", "Cached", "Cold"), default=None,
+                        help="where the int8 codes live (default: the store's, Pinned)")
     parser.add_argument("--int8", action="store_true", help="int8 scalar quantization + rescoring")
     parser.add_argument("--on-disk", action="store_true", help="original vectors on disk (Cold)")
     parser.add_argument("--chunks", action="store_true", help="also store the chunks multivector")
