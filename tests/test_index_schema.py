@@ -114,6 +114,10 @@ def test_both_back_ends_translate_the_same_schema(tmp_path):
     assert engine["music"]["hnsw_config"]["m"] == 8
     assert engine["music"]["hnsw_config"]["ef_construct"] == 64
     assert engine["music"]["quantization_config"]["scalar"]["type"] == "int8"
+    # on disk: the int8 codes are memory-mapped too (a fast open); otherwise pinned in RAM
+    assert engine["music"]["quantization_config"]["scalar"]["memory"] == "cold"
+    assert edge_store.edge_config(CollectionSchema(dim=16, quantization=Quantization())) \
+        .vectors["music"].quantization_config.memory == Memory.Pinned
     assert engine["music"]["memory"] == "cold" and engine["chunks"]["hnsw_config"]["m"] == 0
     reopened = EdgeStore(tmp_path, "songs")
     try:
