@@ -13,16 +13,7 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
-
-def storage(report: dict) -> str:
-    if report["int8"] and report["on_disk"]:
-        return "int8 + originals on disk"
-    return "int8" if report["int8"] else "float32 in RAM"
-
-
-def auto_row(report: dict) -> dict:
-    """The sweep entry searched with the schema's own ef (the first 'ef=auto…' label)."""
-    return next(v for k, v in report.items() if k.startswith("ef=auto"))
+from scale_tables import auto, storage   # benchmarks/ is this script's folder
 
 
 def main() -> None:
@@ -42,7 +33,7 @@ def main() -> None:
     for name, reports in sorted(series.items()):
         reports.sort(key=lambda r: r["n"])
         n = [r["n"] for r in reports]
-        rows = [auto_row(r) for r in reports]
+        rows = [auto(r) for r in reports]
         line = axes[0].plot(n, [r["ingest_s"] + r["build_s"] for r in reports], "o-",
                             label=f"{name}: ingest + build")[0]
         built = [r for r in reports if r.get("built")]    # below 20,000 songs: no build

@@ -34,12 +34,12 @@ from .filters import edge_filter
 from .fused_search import edge_fused_request
 from .build import build_index
 from .points import IndexPoint, point_id
-from .schema import (CULTURAL, OPTIMIZE_MIN_POINTS, CollectionSchema, SchemaError,
-                     legacy_schema)
+from .schema import (ACORN_MAX_SELECTIVITY, CULTURAL, OPTIMIZE_MIN_POINTS, CollectionSchema,
+                     SchemaError, legacy_schema)
 from .store import BACKBONE, CHUNKS, MUSIC, IndexNotFound, QdrantStore, StoreError, StoreLocked
 
-# ACORN for every filtered graph walk, whatever the filter's selectivity (schema.py `acorn`)
-ACORN = AcornSearchParams(enable=True, max_selectivity=1.0)
+# ACORN for filtered graph walks (schema.py `acorn`, `ACORN_MAX_SELECTIVITY`)
+ACORN = AcornSearchParams(enable=True, max_selectivity=ACORN_MAX_SELECTIVITY)
 
 __all__ = ["EdgeStore", "edge_config"]
 

@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 __all__ = ["CollectionSchema", "HnswSettings", "Quantization", "Distribution", "SchemaError",
            "MUSIC", "CHUNKS", "CULTURAL", "BACKBONE", "RESERVED_VECTORS", "PAYLOAD_INDEX_TYPES",
-           "DEFAULT_PAYLOAD_INDEXES", "OPTIMIZE_MIN_POINTS", "AUTO_EF_STEPS", "auto_search_ef",
+           "DEFAULT_PAYLOAD_INDEXES", "OPTIMIZE_MIN_POINTS", "AUTO_EF_STEPS", "auto_search_ef", "ACORN_MAX_SELECTIVITY",
            "describe_auto_ef",
            "legacy_schema"]
 
@@ -58,6 +58,11 @@ OPTIMIZE_MIN_POINTS = 20_000
 # stays ≥ 0.99 against exact search at each size (benchmarks/scale.py, docs/SCALE.md).
 AUTO_EF_STEPS: tuple[tuple[int, int], ...] = ((200_000, 256), (500_000, 512))
 AUTO_EF_LARGEST = 1024
+
+# ACORN is used for filters up to this selectivity (share of songs passing): 1.0 = every
+# filtered graph walk; the engine's default 0.4 left filters on 50-70 % of 1M songs at
+# recall@10 0.85-0.95 (HnswSettings.acorn, docs/SCALE.md).
+ACORN_MAX_SELECTIVITY = 1.0
 
 
 def auto_search_ef(points: int) -> int:
@@ -107,10 +112,6 @@ class HnswSettings:
         if self.full_scan_threshold_kb < 0:
             out.append("hnsw.full_scan_threshold_kb must be ≥ 0")
         return out
-
-    def search_ef(self, points: int) -> int:
-        """The beam a search of a collection of `points` songs uses."""
-        return self.ef if self.ef is not None else auto_search_ef(points)
 
 
 @dataclass(frozen=True)

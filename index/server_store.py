@@ -21,11 +21,12 @@ from retrieval.search import StoredHit
 from .filters import client_filter
 from .fused_search import client_fused_query
 from .points import IndexPoint, point_id
-from .schema import CULTURAL, CollectionSchema, SchemaError, legacy_schema
+from .schema import (ACORN_MAX_SELECTIVITY, CULTURAL, CollectionSchema, SchemaError,
+                     legacy_schema)
 from .store import BACKBONE, CHUNKS, MUSIC, IndexNotFound, QdrantStore, StoreError, StoreLocked
 
-# ACORN for every filtered graph walk, whatever the filter's selectivity (schema.py `acorn`)
-ACORN = models.AcornSearchParams(enable=True, max_selectivity=1.0)
+# ACORN for filtered graph walks (schema.py `acorn`, `ACORN_MAX_SELECTIVITY`)
+ACORN = models.AcornSearchParams(enable=True, max_selectivity=ACORN_MAX_SELECTIVITY)
 
 __all__ = ["ClientStore", "client_vectors"]
 

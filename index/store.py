@@ -27,7 +27,7 @@ from retrieval.paths import default_qdrant_path
 from retrieval.search import StoredHit
 
 from .points import IndexPoint, InvalidPoint, check_payload, point_id
-from .schema import BACKBONE, CHUNKS, MUSIC, CollectionSchema, Distribution
+from .schema import BACKBONE, CHUNKS, MUSIC, CollectionSchema, Distribution, auto_search_ef
 
 __all__ = ["QdrantStore", "IndexNotFound", "StoreError", "StoreLocked", "open_store",
            "MUSIC", "CHUNKS", "BACKBONE", "DEFAULT_COLLECTION"]
@@ -139,7 +139,7 @@ class QdrantStore(ABC):
             return hnsw.ef
         now = time.monotonic()
         if self._ef_counted is None or now - self._ef_counted[1] > self.EF_RECOUNT_S:
-            self._ef_counted = (hnsw.search_ef(self.size_estimate()), now)
+            self._ef_counted = (auto_search_ef(self.size_estimate()), now)
         return self._ef_counted[0]
 
     def size_estimate(self) -> int:
